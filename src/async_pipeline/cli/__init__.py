@@ -1,0 +1,111 @@
+"""The ``async-pipeline`` command line: parse, call the query layer, render.
+
+Imports are lazy so that ``--help``, ``list`` and ``metadata`` start fast: none of them
+loads the MCP SDK, httpx, anthropic or subprocess machinery.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from async_pipeline.errors import PipelineError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SIGINT = 130
+EXIT_EPIPE = 141
+
+
+class Output:
+    """Where a command writes: stdout for answers, stderr for diagnostics."""
+
+    def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def text(self, text: str) -> None:
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+
+    def json(self, data: Any) -> None:
+        import orjson
+
+        self.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the CLI and return its exit code (see the exit-code table in the README)."""
+    out = Output(stdout or sys.stdout, stderr or sys.stderr)
+    args_list = sys.argv[1:] if argv is None else argv
+    json_errors = _wants_json(args_list)
+    try:
+        from async_pipeline import __version__
+        from async_pipeline.cli._parser import build_parser
+
+        try:
+            args = build_parser(__version__).parse_args(args_list)
+        except SystemExit as exc:  # --help and --version print and exit 0
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
+        from async_pipeline.cli import _commands
+
+        code = _commands.dispatch(args, Path(cwd) if cwd is not None else Path.cwd(), out)
+        out.stdout.flush()
+        return code
+    except PipelineError as exc:
+        _report(exc, out, json_errors)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_EPIPE
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    except Exception as exc:
+        if os.environ.get("ASYNC_PIPELINE_DEBUG"):
+            raise
+        internal = PipelineError(
+            "ASYNC_PIPELINE_INTERNAL",
+            f"unexpected {type(exc).__name__}: {exc}",
+            hint="rerun with ASYNC_PIPELINE_DEBUG=1 for the traceback and report it",
+        )
+        _report(internal, out, json_errors)
+        return EXIT_FAILED
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return any(a == "--format=json" for a in argv) or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(argv)
+    )
+
+
+def _report(exc: PipelineError, out: Output, as_json: bool) -> None:
+    lines = [f"async-pipeline: error[{exc.code}]: {exc.message}"]
+    if exc.location:
+        lines.append(f"  at {exc.location}")
+    if exc.hint:
+        lines.append(f"  hint: {exc.hint}")
+    try:
+        out.stderr.write("\n".join(lines) + "\n")
+        if as_json:
+            out.json({"error": exc.to_dict()})
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

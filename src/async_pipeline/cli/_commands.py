@@ -1,0 +1,66 @@
+"""Command handlers: load the pipeline, ask the query layer, render the answer."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from async_pipeline.cli import EXIT_OK, Output
+from async_pipeline.cli import _text as text
+from async_pipeline.core.loader import load_pipeline
+from async_pipeline.core.model import Pipeline
+from async_pipeline.query import _data
+
+
+def _load(args: argparse.Namespace, cwd: Path) -> Pipeline:
+    return load_pipeline(getattr(args, "config", None), cwd=cwd)
+
+
+def _metadata(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    data = _data.metadata(_load(args, cwd), include_sources=args.include_sources)
+    if args.format == "json":
+        out.json(data)
+    else:
+        out.text(text.metadata(data))
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    data = _data.list_tasks(_load(args, cwd), prefix=args.prefix, job=args.job)
+    if args.format == "json":
+        out.json(data)
+    else:
+        out.text(text.task_list(data))
+    return EXIT_OK
+
+
+def _graph(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    data = _data.graph(_load(args, cwd), job=args.job, prefix=args.prefix)
+    if args.format == "json":
+        out.json(data)
+    else:
+        render = {"dot": text.graph_dot, "mermaid": text.graph_mermaid, "text": text.graph_text}
+        out.text(render[args.format](data))
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    data = _data.explain_task(_load(args, cwd), args.task)
+    if args.format == "json":
+        out.json(data)
+    else:
+        out.text(text.explanation(data))
+    return EXIT_OK
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
+    "metadata": _metadata,
+    "list": _list,
+    "graph": _graph,
+    "explain": _explain,
+}
+
+
+def dispatch(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    return _HANDLERS[args.command](args, cwd, out)

@@ -1,0 +1,81 @@
+"""The argument parser. Usage mistakes become ``ASYNC_PIPELINE_USAGE`` errors, exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from async_pipeline.errors import UsageError
+
+PROG = "async-pipeline"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(
+            "ASYNC_PIPELINE_USAGE",
+            f"{self.prog}: {message}",
+            hint=f"see `{self.prog} --help`",
+        )
+
+
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="pipeline file to load (default: ./pipeline.py)",
+    )
+    return common
+
+
+def _format(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default=default,
+        help=f"output format (default: {default})",
+    )
+
+
+def build_parser(version: str) -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(
+        prog=PROG,
+        parents=[common],
+        description=(
+            "Declare tasks and jobs in pipeline.py; inspect them here or from an MCP host. "
+            "Inspection commands never run anything."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    metadata = commands.add_parser(
+        "metadata", parents=[common], help="everything the pipeline declares, normalized"
+    )
+    _format(metadata, ("json", "text"), "text")
+    metadata.add_argument(
+        "--include-sources",
+        action="store_true",
+        help="also load pipelines of sources already on disk (never clones or prepares)",
+    )
+
+    listing = commands.add_parser("list", parents=[common], help="list tasks")
+    _format(listing, ("json", "text"), "text")
+    listing.add_argument("--prefix", metavar="ID", help="only tasks whose id starts with ID")
+    listing.add_argument("--job", metavar="JOB", help="only tasks the job runs")
+
+    graph = commands.add_parser("graph", parents=[common], help="the task dependency graph")
+    _format(graph, ("text", "json", "dot", "mermaid"), "text")
+    graph.add_argument("--job", metavar="JOB", help="only the subgraph the job runs")
+    graph.add_argument("--prefix", metavar="ID", help="only tasks whose id starts with ID")
+
+    explain = commands.add_parser(
+        "explain", parents=[common], help="one task resolved: config, deps, dependents, jobs"
+    )
+    explain.add_argument("task", help="task id, e.g. build or claims.report")
+    _format(explain, ("json", "text"), "text")
+    return parser

@@ -1,0 +1,1 @@
+"""Declarations, validation, normalization and loading of pipelines. Imports nothing else."""

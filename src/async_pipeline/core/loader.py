@@ -1,0 +1,165 @@
+"""Load ``pipeline.py``: find it, import it, pick its pipeline, and explain any failure.
+
+Errors point at the user's file and line, never at this package's internals.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import types
+from dataclasses import replace
+from pathlib import Path
+
+from async_pipeline.core.model import Pipeline
+from async_pipeline.errors import LoadError, PipelineError
+
+__all__ = ["DEFAULT_CONFIG", "load_pipeline", "resolve_config"]
+
+DEFAULT_CONFIG = "pipeline.py"
+_loaded = 0
+
+
+def resolve_config(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
+    """The pipeline file for ``--config`` (relative to ``cwd``) or ``cwd/pipeline.py``."""
+    path = cwd / (config if config is not None else DEFAULT_CONFIG)
+    if path.is_dir():
+        path = path / DEFAULT_CONFIG
+    if not path.is_file():
+        if config is None:
+            message = f"no {DEFAULT_CONFIG} in {cwd}; create one or pass --config PATH"
+        else:
+            message = f"pipeline file {os.fspath(config)!r} does not exist (looked in {cwd})"
+        raise LoadError("ASYNC_PIPELINE_CONFIG_NOT_FOUND", message, path=str(path))
+    return path.resolve()
+
+
+def load_pipeline(
+    config: str | os.PathLike[str] | None = None, *, cwd: str | os.PathLike[str] | None = None
+) -> Pipeline:
+    """Import the pipeline file and return its pipeline, with ``config_path`` set.
+
+    The pipeline is the module's ``pipeline`` attribute, or its only ``Pipeline`` value.
+    """
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    path = resolve_config(config, base)
+    module = _execute(path, base)
+    pipeline = _pick(module, path, base)
+    return replace(pipeline, config_path=str(path))
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _execute(path: Path, base: Path) -> types.ModuleType:
+    global _loaded
+    shown = _display(path, base)
+    try:
+        source = path.read_bytes()
+        code = compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip("\n")
+        where = f"{shown}:{exc.lineno or 0}" + (f":{exc.offset}" if exc.offset else "")
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_SYNTAX",
+            f"{where}: {exc.msg}" + (f"\n    {line.strip()}" if line.strip() else ""),
+            path=shown,
+            location=None,
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_ERROR", f"{shown}: cannot read: {exc}", path=shown
+        ) from None
+
+    _loaded += 1
+    name = f"async_pipeline_user_config_{_loaded}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    directory = str(path.parent)
+    saved_path, saved_bytecode = list(sys.path), sys.dont_write_bytecode
+    sys.path.insert(0, directory)
+    sys.dont_write_bytecode = True  # keep the user's repository free of __pycache__ noise
+    try:
+        exec(code, module.__dict__)
+    except PipelineError as exc:
+        exc.location = exc.location or _user_frame(exc, path.parent, base)
+        raise
+    except (Exception, SystemExit) as exc:
+        where = _user_frame(exc, path.parent, base) or shown
+        detail = str(exc) or type(exc).__name__
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_ERROR",
+            f"{where}: {type(exc).__name__} while importing {shown}: {detail}",
+            path=shown,
+            location=where,
+        ) from None
+    finally:
+        sys.path[:] = saved_path
+        sys.dont_write_bytecode = saved_bytecode
+    return module
+
+
+def _user_frame(exc: BaseException, root: Path, base: Path) -> str | None:
+    """The deepest traceback frame inside the user's project, as ``file:line``."""
+    found: str | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        file = Path(frame.filename)
+        if not file.is_absolute() or "site-packages" in file.parts:
+            continue
+        try:
+            file.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if _is_internal(file):
+            continue
+        found = f"{_display(file.resolve(), base)}:{frame.lineno}"
+    return found
+
+
+def _is_internal(file: Path) -> bool:
+    package = Path(__file__).resolve().parent.parent
+    try:
+        file.resolve().relative_to(package)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick(module: types.ModuleType, path: Path, base: Path) -> Pipeline:
+    shown = _display(path, base)
+    named = module.__dict__.get("pipeline")
+    if isinstance(named, Pipeline):
+        return named
+    if named is not None and not isinstance(named, types.ModuleType):
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_NO_PIPELINE",
+            f"{shown}: 'pipeline' is a {type(named).__name__}, not a pipeline; assign "
+            "define_pipeline(...) to it",
+            path=shown,
+        )
+    found = {
+        key: value
+        for key, value in module.__dict__.items()
+        if isinstance(value, Pipeline) and not key.startswith("__")
+    }
+    distinct = {id(v) for v in found.values()}
+    if len(distinct) == 1:
+        return next(iter(found.values()))
+    if not found:
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_NO_PIPELINE",
+            f"{shown} defines no pipeline; add `pipeline = define_pipeline(name=..., tasks=...)`",
+            path=shown,
+        )
+    raise LoadError(
+        "ASYNC_PIPELINE_CONFIG_AMBIGUOUS",
+        f"{shown} defines several pipelines ({', '.join(sorted(found))}); name the one to use "
+        "`pipeline`",
+        path=shown,
+    )

@@ -1,0 +1,143 @@
+"""Every error a user can cause, with a stable code.
+
+Hierarchy::
+
+    PipelineError                 base: .code (ASYNC_PIPELINE_*), .message, .path, .hint
+    ├── DefinitionError           pipeline declarations that do not validate
+    ├── LoadError                 pipeline.py missing, unparsable, or raising while imported
+    ├── QueryError                a question about a valid pipeline names something absent
+    └── UsageError                a wrong command-line flag or argument
+
+Codes are part of the public contract: callers (and tests) match on ``error.code``,
+never on message text. Every code is listed in ``CODES`` with what it means and what to
+do about it; ``docs/errors.md`` documents each one and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CODES",
+    "DefinitionError",
+    "LoadError",
+    "PipelineError",
+    "QueryError",
+    "UsageError",
+]
+
+CODES: dict[str, str] = {
+    "ASYNC_PIPELINE_UNKNOWN_FIELD": (
+        "A pipeline, task, task default, job, job github config, github permission, agent "
+        "profile or helper was given a field it does not have. The message names the full "
+        "path and the nearest valid field."
+    ),
+    "ASYNC_PIPELINE_TASK_ARGUMENT_CONFLICT": (
+        "task() was given both run= and positional steps. Use one or the other."
+    ),
+    "ASYNC_PIPELINE_INVALID_VALUE": (
+        "A field has the wrong type or an unusable value. The message names the path and "
+        "what was expected."
+    ),
+    "ASYNC_PIPELINE_INVALID_DURATION": (
+        "A timeout or delay is neither milliseconds nor a duration such as 500ms, 30s, 5m, 1h."
+    ),
+    "ASYNC_PIPELINE_INVALID_PATH": (
+        "A path declared in the pipeline is absolute or climbs out of the repository with '..'."
+    ),
+    "ASYNC_PIPELINE_UNKNOWN_TASK": (
+        "A dependency, job target or query names a task that does not exist. The message "
+        "names both ends and the nearest task id."
+    ),
+    "ASYNC_PIPELINE_UNKNOWN_JOB": "A query or command names a job that does not exist.",
+    "ASYNC_PIPELINE_UNKNOWN_TRIGGER": "A job lists a trigger id that is not declared in triggers.",
+    "ASYNC_PIPELINE_UNKNOWN_SOURCE": (
+        "A '<source>:<task>' reference names a source that is not declared in sources."
+    ),
+    "ASYNC_PIPELINE_UNKNOWN_SANDBOX": "An execution profile names an undeclared sandbox.",
+    "ASYNC_PIPELINE_UNKNOWN_EXECUTION": "A job names an undeclared execution profile.",
+    "ASYNC_PIPELINE_UNKNOWN_CACHE_STORE": (
+        "A cache ref such as 'file:local' names a store that the cache registry does not declare."
+    ),
+    "ASYNC_PIPELINE_AGENT_UNKNOWN": "An agent step uses a profile that is not declared in agents.",
+    "ASYNC_PIPELINE_DEPENDENCY_CYCLE": (
+        "Tasks depend on each other in a cycle; the message shows it as a -> b -> a."
+    ),
+    "ASYNC_PIPELINE_DUPLICATE_TASK": (
+        "Two declarations produce the same task id after groups are flattened."
+    ),
+    "ASYNC_PIPELINE_CONFIG_NOT_FOUND": (
+        "No pipeline.py in the working directory, or the --config path does not exist."
+    ),
+    "ASYNC_PIPELINE_CONFIG_SYNTAX": (
+        "pipeline.py is not valid Python; the message points at the line."
+    ),
+    "ASYNC_PIPELINE_CONFIG_ERROR": (
+        "pipeline.py raised an exception while it was imported; the message points at the line."
+    ),
+    "ASYNC_PIPELINE_CONFIG_NO_PIPELINE": (
+        "pipeline.py defines no pipeline: assign define_pipeline(...) to a module-level 'pipeline'."
+    ),
+    "ASYNC_PIPELINE_CONFIG_AMBIGUOUS": (
+        "pipeline.py defines several pipelines and none is named 'pipeline'."
+    ),
+    "ASYNC_PIPELINE_USAGE": "A command-line flag or argument is missing, unknown or malformed.",
+    "ASYNC_PIPELINE_INTERNAL": (
+        "An unexpected error inside async-pipeline. Rerun with ASYNC_PIPELINE_DEBUG=1 and report "
+        "the traceback."
+    ),
+}
+
+
+class PipelineError(Exception):
+    """An error with a stable ``code`` that tells the user what to fix."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        path: str | None = None,
+        hint: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"undocumented error code {code!r}")
+        self.code = code
+        self.message = message
+        self.path = path
+        self.hint = hint
+        self.location = location
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.location:
+            text = f"{self.location}: {text}"
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return f"{self.code}: {text}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The error as JSON-ready data for machine-readable output."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "path": self.path,
+            "hint": self.hint,
+            "location": self.location,
+        }
+
+
+class DefinitionError(PipelineError):
+    """Pipeline declarations that do not validate."""
+
+
+class LoadError(PipelineError):
+    """pipeline.py could not be found, parsed or imported."""
+
+
+class QueryError(PipelineError):
+    """A question about a valid pipeline names something that does not exist."""
+
+
+class UsageError(PipelineError):
+    """A wrong command-line flag or argument."""
