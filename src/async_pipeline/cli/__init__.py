@@ -30,12 +30,30 @@ class Output:
         self.stderr = stderr
 
     def text(self, text: str) -> None:
-        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.write(text.encode() if text.endswith("\n") else (text + "\n").encode())
 
     def json(self, data: Any) -> None:
         import orjson
 
-        self.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        self.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+
+    def write(self, data: bytes) -> None:
+        """Write all of ``data``, looping over partial writes.
+
+        With unbuffered stdio (``python -u``, PYTHONUNBUFFERED) a text stream hands one
+        large write to the OS once and drops whatever a pipe did not take; writing the
+        bytes in a loop delivers everything or raises BrokenPipeError.
+        """
+        buffer = getattr(self.stdout, "buffer", None)
+        if buffer is None:
+            self.stdout.write(data.decode())
+            return
+        self.stdout.flush()
+        view = memoryview(data)
+        while view:
+            written = buffer.write(view)
+            view = view[written if written is not None else 0 :]
+        buffer.flush()
 
 
 def main(

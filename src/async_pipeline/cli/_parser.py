@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import NoReturn
 
+from async_pipeline.core._validate import nearest
 from async_pipeline.errors import UsageError
 
 PROG = "async-pipeline"
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(
-            "ASYNC_PIPELINE_USAGE",
-            f"{self.prog}: {message}",
-            hint=f"see `{self.prog} --help`",
-        )
+        hint = f"see `{self.prog} --help`"
+        match = _INVALID_CHOICE.search(message)
+        if match:
+            choices = [c.strip().strip("'") for c in match.group(2).split(",")]
+            guess = nearest(match.group(1), choices)
+            if guess:
+                hint = f'did you mean "{guess}"? ({hint})'
+        raise UsageError("ASYNC_PIPELINE_USAGE", f"{self.prog}: {message}", hint=hint)
 
 
 def _common() -> _Parser:

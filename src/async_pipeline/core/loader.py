@@ -5,6 +5,7 @@ Errors point at the user's file and line, never at this package's internals.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import traceback
@@ -57,36 +58,39 @@ def _display(path: Path, base: Path) -> str:
 
 
 def _execute(path: Path, base: Path) -> types.ModuleType:
+    """Import the file as a module, the way Python imports any module.
+
+    Bytecode is cached like any import (``__pycache__`` beside the file, or wherever
+    ``PYTHONPYCACHEPREFIX`` points; ``PYTHONDONTWRITEBYTECODE`` turns it off), so a large
+    generated pipeline is compiled once, not on every inspection.
+    """
     global _loaded
     shown = _display(path, base)
-    try:
-        source = path.read_bytes()
-        code = compile(source, str(path), "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        line = (exc.text or "").rstrip("\n")
-        where = f"{shown}:{exc.lineno or 0}" + (f":{exc.offset}" if exc.offset else "")
-        raise LoadError(
-            "ASYNC_PIPELINE_CONFIG_SYNTAX",
-            f"{where}: {exc.msg}" + (f"\n    {line.strip()}" if line.strip() else ""),
-            path=shown,
-            location=None,
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise LoadError(
-            "ASYNC_PIPELINE_CONFIG_ERROR", f"{shown}: cannot read: {exc}", path=shown
-        ) from None
-
     _loaded += 1
     name = f"async_pipeline_user_config_{_loaded}"
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_ERROR", f"{shown}: cannot be imported as Python", path=shown
+        )
+    module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    directory = str(path.parent)
-    saved_path, saved_bytecode = list(sys.path), sys.dont_write_bytecode
-    sys.path.insert(0, directory)
-    sys.dont_write_bytecode = True  # keep the user's repository free of __pycache__ noise
+    saved_path = list(sys.path)
+    sys.path.insert(0, str(path.parent))
     try:
-        exec(code, module.__dict__)
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        file = Path(exc.filename).resolve() if exc.filename else path
+        line = (exc.text or "").strip()
+        where = f"{_display(file, base)}:{exc.lineno or 0}" + (
+            f":{exc.offset}" if exc.offset else ""
+        )
+        raise LoadError(
+            "ASYNC_PIPELINE_CONFIG_SYNTAX",
+            f"{where}: {exc.msg}" + (f"\n    {line}" if line else ""),
+            path=shown,
+            location=where,
+        ) from None
     except PipelineError as exc:
         exc.location = exc.location or _user_frame(exc, path.parent, base)
         raise
@@ -101,7 +105,6 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
         ) from None
     finally:
         sys.path[:] = saved_path
-        sys.dont_write_bytecode = saved_bytecode
     return module
 
 
