@@ -298,9 +298,8 @@ def _sync_github(value: object) -> SyncGithub | None:
     return SyncGithub(
         repo_relative_pattern(fields.get("workflow", base.workflow), join(path, "workflow")),
         repo_relative_pattern(fields.get("lock", base.lock), join(path, "lock")),
-        expect_str(
-            str(fields.get("python_version", base.python_version)), join(path, "python_version")
-        ),
+        # A string: a float such as 3.10 would silently become "3.1".
+        expect_str(fields.get("python_version", base.python_version), join(path, "python_version")),
         expect_bool(fields.get("cache", True), join(path, "cache")),
     )
 

@@ -68,8 +68,8 @@ def flatten(value: object, path: str = "tasks", scope: tuple[str, ...] = ()) -> 
     found: list[FlatTask] = []
     for key, item in expect_mapping(value, path).items():
         item_path = join(path, key)
-        if ":" in key or key != key.strip() or any(c.isspace() for c in key):
-            raise invalid(item_path, "a task name without ':' or whitespace", key)
+        if ":" in key or any(c.isspace() for c in key) or "" in key.split("."):
+            raise invalid(item_path, "a task name without ':', whitespace or empty '.' parts", key)
         if scope and key in _GROUP_DEFAULTS:
             task_id = ".".join(scope)
         else:
@@ -115,7 +115,8 @@ def _retry(value: object, path: str, _: Context) -> Retry:
     reject_unknown(options, ("attempts", "delay_ms"), path, "retry")
     attempts = expect_int(options.get("attempts", 1), join(path, "attempts"), minimum=1)
     delay = options.get("delay_ms", 0)
-    delay_ms = 0 if delay == 0 else parse_duration(delay, join(path, "delay_ms"))
+    no_delay = delay == 0 and not isinstance(delay, bool)
+    delay_ms = 0 if no_delay else parse_duration(delay, join(path, "delay_ms"))
     return Retry(attempts, delay_ms)
 
 

@@ -15,6 +15,17 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+# The default of a keyword that was not given. Required helper keywords default to it too,
+# so that a typo in one is reported as an unknown field (with the nearest name), not a
+# TypeError about the keyword it displaced.
+MISSING: Any = _Missing()
+
+
 def join(path: str, key: str) -> str:
     """Extend a dotted path; the root path is the empty string."""
     return f"{path}.{key}" if path else key
@@ -44,6 +55,14 @@ def reject_unknown(fields: Iterable[str], known: Iterable[str], path: str, what:
                 path=join(path, field),
                 hint=hint,
             )
+
+
+def require(value: object, path: str, expected: str) -> None:
+    """Raise ASYNC_PIPELINE_INVALID_VALUE when a required keyword was not given."""
+    if value is MISSING:
+        raise DefinitionError(
+            "ASYNC_PIPELINE_INVALID_VALUE", f"{path} is required: {expected}", path=path
+        )
 
 
 def invalid(path: str, expected: str, value: object) -> DefinitionError:

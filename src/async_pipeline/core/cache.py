@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from async_pipeline.core._validate import (
+    MISSING,
     expect_int,
     expect_mapping,
     expect_str,
@@ -20,6 +21,7 @@ from async_pipeline.core._validate import (
     nearest,
     reject_unknown,
     repo_relative_pattern,
+    require,
 )
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.errors import DefinitionError
@@ -113,7 +115,7 @@ def memory_cache(*, ttl_ms: int | None = None, **unknown: object) -> MemoryCache
 
 def redis_cache(
     *,
-    url: str | EnvVar | EnvSecret | Mapping[str, str],
+    url: str | EnvVar | EnvSecret | Mapping[str, str] = MISSING,
     ttl_ms: int | None = None,
     max_entry_bytes: int | None = None,
     prefix: str = "async-pipeline",
@@ -127,6 +129,7 @@ def redis_cache(
     reject_unknown(
         unknown, ("url", "ttl_ms", "max_entry_bytes", "prefix"), "redis_cache", "redis_cache()"
     )
+    require(url, "redis_cache.url", "env.var('REDIS_URL'), env.secret(...) or a URL")
     resolved: str | EnvVar | EnvSecret
     if isinstance(url, Mapping):
         reject_unknown(url, ("env",), "redis_cache.url", "redis_cache url")

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from async_pipeline.core._validate import (
+    MISSING,
     expect_bool,
     expect_int,
     expect_mapping,
@@ -17,6 +18,7 @@ from async_pipeline.core._validate import (
     expect_str_list,
     invalid,
     reject_unknown,
+    require,
 )
 
 __all__ = [
@@ -119,12 +121,13 @@ class _Command:
     def rule(
         self,
         *,
-        action: RuleAction,
+        action: RuleAction = MISSING,
         prefix: Sequence[str] | None = None,
         exact: Sequence[str] | None = None,
         **unknown: object,
     ) -> CommandRule:
         reject_unknown(unknown, ("action", "prefix", "exact"), "command.rule", "command.rule()")
+        require(action, "command.rule.action", "command.allow(), command.deny(), ...")
         if (prefix is None) == (exact is None):
             raise invalid("command.rule", "exactly one of prefix=[...] or exact=[...]", None)
         kind, argv = ("prefix", prefix) if prefix is not None else ("exact", exact)

@@ -15,6 +15,7 @@ from async_pipeline.core._validate import (
     expect_str,
     invalid,
     join,
+    reject_unknown,
 )
 
 __all__ = ["EnvSecret", "EnvValue", "EnvVar", "env", "normalize_env"]
@@ -52,6 +53,7 @@ class _Env:
         mapping: Mapping[str, str] | None = None,
         *,
         default: str | None = None,
+        **unknown: object,
     ) -> EnvVar:
         """A variable from ``name``.
 
@@ -59,6 +61,7 @@ class _Env:
         ``env.var("N", {"prod": "...", "dev": "..."}, default="dev")`` reads N (or the
         default selector) and maps it to the runtime value.
         """
+        reject_unknown(unknown, ("name", "mapping", "default"), "env.var", "env.var()")
         checked = env_name(name, "env.var")
         if default is not None:
             expect_str(default, "env.var.default", allow_empty=True)

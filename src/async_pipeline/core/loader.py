@@ -75,7 +75,7 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
         )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    saved_path = list(sys.path)
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
     sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
@@ -105,7 +105,40 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
         ) from None
     finally:
         sys.path[:] = saved_path
+        _forget_local_modules(path.parent, saved_modules)
+        # The pipeline keeps its module's globals alive; a long-lived process (the MCP server)
+        # reloading on every call must not accumulate one module per load.
+        sys.modules.pop(name, None)
     return module
+
+
+def _forget_local_modules(root: Path, before: set[str]) -> None:
+    """Drop modules this load imported from the pipeline's own directory.
+
+    The loaded pipeline keeps its references; the next load (of a source's pipeline with
+    a helper of the same name, or of this file after an edit) imports them afresh.
+    """
+    local = [
+        name
+        for name in set(sys.modules) - before
+        if _is_local(sys.modules.get(name.partition(".")[0]), root)
+    ]
+    for name in local:
+        del sys.modules[name]
+
+
+def _is_local(package: types.ModuleType | None, root: Path) -> bool:
+    """Whether a top-level module was found directly in ``root`` (a file or a package)."""
+    if package is None:
+        return False
+    top = package.__name__
+    origin = getattr(package, "__file__", None)
+    if origin is not None:
+        file = Path(origin)
+        return file.parent == root / top or (
+            file.parent == root and file.name.partition(".")[0] == top
+        )
+    return any(Path(entry) == root / top for entry in getattr(package, "__path__", ()))
 
 
 def _user_frame(exc: BaseException, root: Path, base: Path) -> str | None:

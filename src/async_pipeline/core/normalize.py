@@ -189,7 +189,7 @@ def _resolve_dependencies(
                     )
                 deps.append(dep)
                 continue
-            target = _lookup(dep, item.scope, built)
+            target = _lookup(dep, item.scope, built, item.id)
             if target is None:
                 raise sections.unknown_task(where, f"task {item.id!r}", dep, built)
             deps.append(target)
@@ -197,10 +197,16 @@ def _resolve_dependencies(
     return resolved
 
 
-def _lookup(name: str, scope: tuple[str, ...], tasks: Mapping[str, Task]) -> str | None:
+def _lookup(
+    name: str, scope: tuple[str, ...], tasks: Mapping[str, Task], own_id: str
+) -> str | None:
+    """The nearest enclosing match, skipping the task itself: ``pkg.test`` depending on
+    ``test`` means an outer ``test``. Naming one's own full id still reports the cycle."""
+    if name == own_id:
+        return name
     for depth in range(len(scope), -1, -1):
         candidate = ".".join((*scope[:depth], name))
-        if candidate in tasks:
+        if candidate in tasks and candidate != own_id:
             return candidate
     return None
 
@@ -230,7 +236,7 @@ def _reject_cycles(tasks: Mapping[str, Task]) -> None:
                     raise DefinitionError(
                         "ASYNC_PIPELINE_DEPENDENCY_CYCLE",
                         "tasks depend on each other in a cycle: " + " -> ".join(cycle),
-                        path=f"tasks.{cycle[0]}.depends_on",
+                        path=join(tasks[cycle[0]].declared_at, "depends_on"),
                     )
                 if not state.get(dep):
                     stack.append((dep, 0))

@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from async_pipeline.core._validate import (
+    MISSING,
     expect_choice,
     expect_mapping,
     expect_str,
     expect_str_list,
     invalid,
     reject_unknown,
+    require,
 )
 
 __all__ = [
@@ -71,12 +73,16 @@ class ExecutionProfile:
 class _Sandbox:
     """The ``sandbox`` helper namespace."""
 
-    def lima(self, *, vm: str, **unknown: object) -> LimaSandbox:
+    def lima(self, *, vm: str = MISSING, **unknown: object) -> LimaSandbox:
         reject_unknown(unknown, ("vm",), "sandbox.lima", "sandbox.lima()")
+        require(vm, "sandbox.lima.vm", "the Lima VM name")
         return LimaSandbox(expect_str(vm, "sandbox.lima.vm"))
 
-    def docker(self, *, image: str, cwd: str | None = None, **unknown: object) -> DockerSandbox:
+    def docker(
+        self, *, image: str = MISSING, cwd: str | None = None, **unknown: object
+    ) -> DockerSandbox:
         reject_unknown(unknown, ("image", "cwd"), "sandbox.docker", "sandbox.docker()")
+        require(image, "sandbox.docker.image", "an image such as 'python:3.12'")
         return DockerSandbox(
             expect_str(image, "sandbox.docker.image"),
             None if cwd is None else expect_str(cwd, "sandbox.docker.cwd"),
@@ -85,7 +91,7 @@ class _Sandbox:
     def container(
         self,
         *,
-        image: str,
+        image: str = MISSING,
         workdir: str | None = None,
         volumes: Sequence[Mapping[str, str]] = (),
         **unknown: object,
@@ -93,6 +99,7 @@ class _Sandbox:
         reject_unknown(
             unknown, ("image", "workdir", "volumes"), "sandbox.container", "sandbox.container()"
         )
+        require(image, "sandbox.container.image", "an OCI image such as 'python:3.12'")
         if not isinstance(volumes, list | tuple):
             raise invalid("sandbox.container.volumes", "a list of {source, target}", volumes)
         checked: list[Volume] = []

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from async_pipeline.core._validate import expect_bool, expect_str, invalid, reject_unknown
+from async_pipeline.core._validate import (
+    MISSING,
+    expect_bool,
+    expect_str,
+    invalid,
+    reject_unknown,
+    require,
+)
 from async_pipeline.core.steps import DeferredShell, FunctionStep, Shell
 
 __all__ = ["GitSource", "PathSource", "Source", "source"]
@@ -61,7 +68,7 @@ class _Source:
     def path(
         self,
         *,
-        path: str,
+        path: str = MISSING,
         writable: bool = False,
         prepare: Sequence[object] | None = None,
         pipeline: str | None = None,
@@ -70,6 +77,7 @@ class _Source:
         reject_unknown(
             unknown, ("path", "writable", "prepare", "pipeline"), "source.path", "source.path()"
         )
+        require(path, "source.path.path", "the repository's path relative to this pipeline")
         steps = _prepare(prepare, "source.path.prepare")
         if steps and not expect_bool(writable, "source.path.writable"):
             raise invalid(
@@ -87,13 +95,14 @@ class _Source:
     def git(
         self,
         *,
-        url: str,
+        url: str = MISSING,
         ref: str = "main",
         prepare: Sequence[object] | None = None,
         pipeline: str | None = None,
         **unknown: object,
     ) -> GitSource:
         reject_unknown(unknown, ("url", "ref", "prepare", "pipeline"), "source.git", "source.git()")
+        require(url, "source.git.url", "the repository URL")
         return GitSource(
             expect_str(url, "source.git.url"),
             expect_str(ref, "source.git.ref"),

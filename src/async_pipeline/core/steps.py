@@ -7,6 +7,7 @@ called, or looked up in the environment.
 from __future__ import annotations
 
 import inspect
+import re
 import shlex
 import string
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from async_pipeline.core._validate import (
+    MISSING,
     describe,
     expect_str,
     invalid,
     reject_unknown,
     repo_relative_pattern,
+    require,
 )
 from async_pipeline.core.env import EnvVar
 from async_pipeline.errors import DefinitionError
@@ -103,7 +106,7 @@ def sh(command: str | Callable[..., Any], /, **values: str | int | Path) -> Shel
         if not isinstance(value, str | int | Path) or isinstance(value, bool):
             raise invalid(f"sh.{key}", "a string, integer or path", value)
     try:
-        return Shell(_QuotingFormatter().format(text, **values))
+        command = _QuotingFormatter().format(text, **values)
     except (KeyError, IndexError) as exc:
         raise DefinitionError(
             "ASYNC_PIPELINE_INVALID_VALUE",
@@ -113,12 +116,28 @@ def sh(command: str | Callable[..., Any], /, **values: str | int | Path) -> Shel
         ) from None
     except ValueError as exc:
         raise invalid("sh", f"a valid format string ({exc})", text) from None
+    except (AttributeError, TypeError) as exc:
+        raise invalid("sh", f"placeholders that each name a keyword value ({exc})", text) from None
+    # A value no placeholder uses is almost always a misspelt name: say so, not drop it.
+    reject_unknown(values, _placeholders(text), "sh", "sh() value")
+    return Shell(command)
+
+
+def _placeholders(text: str) -> set[str]:
+    """Names that ``{name}`` fields of a format string use (format specs included)."""
+    found: set[str] = set()
+    for _, field, spec, _ in string.Formatter().parse(text):
+        if field is not None:
+            found.add(re.split(r"[.\[]", field, maxsplit=1)[0])
+        if spec and "{" in spec:
+            found |= _placeholders(spec)
+    return found
 
 
 def agent(
     *,
-    use: str | EnvVar,
-    prompt: str,
+    use: str | EnvVar = MISSING,
+    prompt: str = MISSING,
     stdout_to: str | None = None,
     **unknown: object,
 ) -> AgentStep:
@@ -127,6 +146,8 @@ def agent(
     ``stdout_to`` lands the agent's stdout as a file relative to the task's directory.
     """
     reject_unknown(unknown, ("use", "prompt", "stdout_to"), "agent", "agent()")
+    require(use, "agent.use", "an agent profile name or env.var(...)")
+    require(prompt, "agent.prompt", "the prompt text")
     if not isinstance(use, EnvVar):
         expect_str(use, "agent.use")
     expect_str(prompt, "agent.prompt")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from async_pipeline.core._validate import MISSING
 from async_pipeline.errors import DefinitionError
 
-__all__ = ["JOB_FIELDS", "TASK_FIELDS", "JobDecl", "TaskDecl", "job", "task"]
+__all__ = ["JOB_FIELDS", "MISSING", "TASK_FIELDS", "JobDecl", "TaskDecl", "job", "task"]
 
 TASK_FIELDS = (
     "description",
@@ -38,14 +38,6 @@ JOB_FIELDS = (
     "mode",
     "execution",
 )
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from async_pipeline.core._validate import expect_str, expect_str_list, invalid, reject_unknown
+from async_pipeline.core._validate import (
+    MISSING,
+    expect_str,
+    expect_str_list,
+    invalid,
+    reject_unknown,
+    require,
+)
 
 __all__ = ["CronTrigger", "GithubTrigger", "ManualTrigger", "Trigger", "trigger"]
 
@@ -48,11 +55,12 @@ class _Trigger:
     def github(
         self,
         *,
-        events: list[str] | tuple[str, ...] | str,
+        events: list[str] | tuple[str, ...] | str = MISSING,
         branches: list[str] | tuple[str, ...] | str = (),
         **unknown: object,
     ) -> GithubTrigger:
         reject_unknown(unknown, ("events", "branches"), "trigger.github", "trigger.github()")
+        require(events, "trigger.github.events", "event names such as ['push']")
         names = expect_str_list(events, "trigger.github.events")
         if not names:
             raise invalid("trigger.github.events", "at least one event name", events)
