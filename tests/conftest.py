@@ -58,3 +58,8 @@ def write_pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
         return tmp_path
 
     return write
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

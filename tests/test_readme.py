@@ -26,6 +26,7 @@ def test_setup_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:
     assert all(len(block.splitlines()) == 1 for block in blocks)
     run_main, run_tests = blocks
     assert "pip install" in run_main and "examples/quickstart" in run_main
+    assert run_main.endswith(" run verify")
     assert run_tests == "bash scripts/test.sh"
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "exec bash scripts/test.sh" in ci
@@ -38,7 +39,7 @@ def test_the_main_job_command_works() -> None:
     assert args[0] == ".venv/bin/async-pipeline"
     result = run_cli_process(args[1:], REPO)
     assert result.code == 0, result.stderr
-    assert "pipeline quickstart" in result.stdout
+    assert "verify: PASSED" in result.stdout
 
 
 def test_every_tour_command_runs_in_the_quickstart_example() -> None:

@@ -79,6 +79,36 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_CONFIG_AMBIGUOUS": (
         "pipeline.py defines several pipelines and none is named 'pipeline'."
     ),
+    "ASYNC_PIPELINE_RUN_ACTIVE": (
+        "Another run of this project holds .async/run.lock; the message names its pid and run id."
+    ),
+    "ASYNC_PIPELINE_ENV_MISSING": (
+        "A secret or variable the run needs is not set; the message names the env key and its "
+        "source variable, never a value."
+    ),
+    "ASYNC_PIPELINE_ENV_UNMAPPED": (
+        "An env.var(...) with a mapping read a value that is not one of the mapping's keys."
+    ),
+    "ASYNC_PIPELINE_TASK_FAILED": (
+        "A task's command exited with a non-zero code (in a task result)."
+    ),
+    "ASYNC_PIPELINE_TASK_TIMEOUT": (
+        "A task ran past its timeout; its processes were ended and exit code 124 recorded."
+    ),
+    "ASYNC_PIPELINE_TOOL_MISSING": "A tool in requires.tools is not on the task's PATH.",
+    "ASYNC_PIPELINE_STEP_FAILED": (
+        "A function step or deferred sh callback raised, or returned something other than sh(...)."
+    ),
+    "ASYNC_PIPELINE_RUN_INTERRUPTED": (
+        "The run was stopped (SIGINT, SIGTERM or a closed output pipe) while the task ran."
+    ),
+    "ASYNC_PIPELINE_SOURCE_UNAVAILABLE": (
+        "A job reaches tasks of another repository ('<source>:<task>'), which this version "
+        "cannot run yet."
+    ),
+    "ASYNC_PIPELINE_SANDBOX_UNAVAILABLE": (
+        "A run asked for a sandbox or execution profile, which this version cannot run yet."
+    ),
     "ASYNC_PIPELINE_USAGE": "A command-line flag or argument is missing, unknown or malformed.",
     "ASYNC_PIPELINE_INTERNAL": (
         "An unexpected error inside async-pipeline. Rerun with ASYNC_PIPELINE_DEBUG=1 and report "

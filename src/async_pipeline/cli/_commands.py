@@ -54,11 +54,36 @@ def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    from async_pipeline.cli import _run as run
+
+    return run.run(args, _load(args, cwd), cwd, out)
+
+
+def _gc(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    import os
+
+    from async_pipeline.runner.housekeeping import collect_garbage
+
+    report = collect_garbage(cwd, keep=args.keep, cache_days=args.cache_days, env=os.environ)
+    if args.format == "json":
+        out.json(report)
+    else:
+        out.text(
+            f"removed {len(report['removedRuns'])} run record(s) and "
+            f"{len(report['removedCacheEntries'])} cache entr(ies)"
+        )
+    return EXIT_OK
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "metadata": _metadata,
     "list": _list,
     "graph": _graph,
     "explain": _explain,
+    "run": _run,
+    "run-task": _run,
+    "gc": _gc,
 }
 
 

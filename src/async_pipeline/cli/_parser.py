@@ -86,4 +86,53 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     explain.add_argument("task", help="task id, e.g. build or claims.report")
     _format(explain, ("json", "text"), "text")
+
+    for name, what in (("run", "job"), ("run-task", "task")):
+        runner = commands.add_parser(
+            name,
+            parents=[common],
+            help=f"run a {what} and everything it depends on",
+        )
+        runner.add_argument(what, help=f"{what} id")
+        runner.add_argument(
+            "--concurrency",
+            type=_positive,
+            metavar="N",
+            help="tasks to run at once (default: cores)",
+        )
+        runner.add_argument("--force", action="store_true", help="ignore cached results")
+        runner.add_argument("--echo", action="store_true", help="print task output as it arrives")
+        _format(runner, ("text", "json"), "text")
+
+    gc = commands.add_parser("gc", parents=[common], help="prune old run records and cache entries")
+    gc.add_argument(
+        "--keep",
+        type=_non_negative,
+        metavar="N",
+        help="run records to keep (default: ASYNC_PIPELINE_KEEP_RUNS or 50)",
+    )
+    gc.add_argument(
+        "--cache-days",
+        type=_non_negative,
+        metavar="N",
+        help="remove cache entries unused for N days",
+    )
+    _format(gc, ("text", "json"), "text")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return value

@@ -7,5 +7,15 @@ from async_pipeline.testing.canary import (
     new_canary,
     scan_for_canary,
 )
+from async_pipeline.testing.fake_executor import FakeCall, FakeCommand, FakeExecutor
 
-__all__ = ["CanaryHit", "canary_forms", "canary_samples", "new_canary", "scan_for_canary"]
+__all__ = [
+    "CanaryHit",
+    "FakeCall",
+    "FakeCommand",
+    "FakeExecutor",
+    "canary_forms",
+    "canary_samples",
+    "new_canary",
+    "scan_for_canary",
+]

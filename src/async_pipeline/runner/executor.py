@@ -1,0 +1,199 @@
+"""Command executors: where a task's shell commands run. The host executor is the default.
+
+A command runs in its own process group (its own session), so a timeout, an interrupt or
+the end of the task ends every process it started, not only the shell.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+
+if TYPE_CHECKING:
+    from async_pipeline.core.model import Task
+
+__all__ = [
+    "TIMEOUT_EXIT_CODE",
+    "CommandExecutor",
+    "CommandResult",
+    "HostExecutor",
+    "OutputSink",
+]
+
+TIMEOUT_EXIT_CODE = 124
+TERM_GRACE_SECONDS = 2.0
+DRAIN_SECONDS = 0.5
+
+
+class OutputSink(Protocol):
+    """Receives a command's output as it arrives."""
+
+    def stdout(self, chunk: bytes) -> None: ...
+
+    def stderr(self, chunk: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    exit_code: int
+    timed_out: bool = False
+    duration_ms: int = 0
+
+
+@runtime_checkable
+class CommandExecutor(Protocol):
+    """Runs shell commands for tasks. Implement it to run tasks elsewhere (or to fake them)."""
+
+    name: str
+
+    async def run_shell(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        task: Task,
+        timeout_ms: int | None,
+        output: OutputSink,
+    ) -> CommandResult: ...
+
+    async def check_tool(self, tool: str, *, env: Mapping[str, str]) -> bool: ...
+
+
+class HostExecutor:
+    """Runs commands with ``/bin/sh -c`` on this machine."""
+
+    name = "host"
+
+    def __init__(self, shell: str = "/bin/sh", term_grace_seconds: float = TERM_GRACE_SECONDS):
+        self.shell = shell
+        self.term_grace_seconds = term_grace_seconds
+
+    async def check_tool(self, tool: str, *, env: Mapping[str, str]) -> bool:
+        return shutil.which(tool, path=env.get("PATH", os.defpath)) is not None
+
+    async def run_shell(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        task: Task,
+        timeout_ms: int | None,
+        output: OutputSink,
+    ) -> CommandResult:
+        started = time.monotonic()
+        process = await anyio.open_process(
+            [self.shell, "-c", command],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        timed_out = False
+        try:
+            async with anyio.create_task_group() as readers:
+                out_done, err_done = anyio.Event(), anyio.Event()
+                readers.start_soon(_pump, process.stdout, output.stdout, out_done)
+                readers.start_soon(_pump, process.stderr, output.stderr, err_done)
+                limit = None if timeout_ms is None else timeout_ms / 1000
+                with anyio.move_on_after(limit) as scope:
+                    await process.wait()
+                if scope.cancelled_caught:
+                    timed_out = True
+                    await self._terminate(process)
+                else:
+                    # The shell is done. Whatever it left running in its group ends with the
+                    # task; otherwise an inherited pipe would keep the task open forever.
+                    _signal_group(process.pid, signal.SIGTERM)
+                with anyio.move_on_after(DRAIN_SECONDS):
+                    await out_done.wait()
+                    await err_done.wait()
+                readers.cancel_scope.cancel()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._terminate(process)
+            raise
+        finally:
+            _signal_group(process.pid, signal.SIGKILL)
+            with anyio.CancelScope(shield=True):
+                await process.aclose()
+        code = TIMEOUT_EXIT_CODE if timed_out else _exit_code(process.returncode)
+        return CommandResult(code, timed_out, int((time.monotonic() - started) * 1000))
+
+    async def _terminate(self, process: Process) -> None:
+        """TERM the whole group, wait a grace period, then KILL what is left."""
+        _signal_group(process.pid, signal.SIGTERM)
+        with anyio.move_on_after(self.term_grace_seconds):
+            await process.wait()
+            # A process group's end has no event to wait on; poll it within the grace period.
+            while _group_alive(process.pid):  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        _signal_group(process.pid, signal.SIGKILL)
+        await process.wait()
+
+
+async def _pump(
+    stream: ByteReceiveStream, sink: Callable[[bytes], None], done: anyio.Event
+) -> None:
+    try:
+        async for chunk in stream:
+            sink(chunk)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
+    finally:
+        done.set()
+
+
+def _exit_code(returncode: int | None) -> int:
+    if returncode is None:
+        return 1
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies awaiting reaping are not)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids in a process group, read from /proc; [] where /proc is absent."""
+    members: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members

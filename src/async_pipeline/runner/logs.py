@@ -1,0 +1,113 @@
+"""Task output capture: redacted as it arrives, kept as a bounded tail, stored at the end.
+
+Every byte passes through the run's redaction stream first; only the redacted form is kept
+in memory, echoed or written. Memory per stream stays within the cap plus one chunk.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from async_pipeline.redaction import TRUNCATION_MARKER, Redactor
+
+__all__ = [
+    "DEFAULT_MAX_LOG_BYTES",
+    "MIN_MAX_LOG_BYTES",
+    "StreamCapture",
+    "TaskOutput",
+    "max_log_bytes",
+]
+
+DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024
+MIN_MAX_LOG_BYTES = 4096
+
+
+def max_log_bytes(env: Mapping[str, str]) -> int:
+    """``ASYNC_PIPELINE_MAX_LOG_BYTES``: default 8 MiB, 0 for unlimited, at least 4096."""
+    raw = env.get("ASYNC_PIPELINE_MAX_LOG_BYTES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_LOG_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        return DEFAULT_MAX_LOG_BYTES
+    if value <= 0:
+        return 0
+    return max(value, MIN_MAX_LOG_BYTES)
+
+
+class StreamCapture:
+    """One output stream of one task."""
+
+    def __init__(
+        self, redactor: Redactor, cap: int, echo: Callable[[bytes], None] | None = None
+    ) -> None:
+        self._redaction = redactor.stream()
+        self._cap = cap
+        self._echo = echo
+        self._chunks: deque[bytes] = deque()
+        self._kept = 0
+        self.total_bytes = 0
+        self.dropped_bytes = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total_bytes += len(chunk)
+        self._keep(self._redaction.feed(chunk))
+
+    def _keep(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._echo is not None:
+            self._echo(data)
+        self._chunks.append(data)
+        self._kept += len(data)
+        if self._cap:
+            while self._kept - len(self._chunks[0]) >= self._cap:
+                dropped = self._chunks.popleft()
+                self._kept -= len(dropped)
+                self.dropped_bytes += len(dropped)
+
+    def finish(self) -> list[bytes]:
+        """Flush the redactor; the stored tail as chunks, led by a marker if it was cut.
+
+        Chunks, not one joined buffer: joining would briefly double the memory the cap bounds.
+        """
+        self._keep(self._redaction.flush())
+        if self._cap and self._kept > self._cap:
+            excess = self._kept - self._cap
+            self._chunks[0] = self._chunks[0][excess:]
+            self._kept -= excess
+            self.dropped_bytes += excess
+        if self.dropped_bytes:
+            return [TRUNCATION_MARKER, *self._chunks]
+        return list(self._chunks)
+
+
+class TaskOutput:
+    """Both streams of a task; an ``OutputSink`` for executors."""
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        cap: int,
+        echo: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        out_echo = (lambda data: echo("stdout", data)) if echo else None
+        err_echo = (lambda data: echo("stderr", data)) if echo else None
+        self.out = StreamCapture(redactor, cap, out_echo)
+        self.err = StreamCapture(redactor, cap, err_echo)
+
+    def stdout(self, chunk: bytes) -> None:
+        self.out.feed(chunk)
+
+    def stderr(self, chunk: bytes) -> None:
+        self.err.feed(chunk)
+
+    def store(self, directory: Path, task_id: str) -> None:
+        """Write ``<task>.stdout.log`` and ``<task>.stderr.log`` (redacted tails)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, capture in (("stdout", self.out), ("stderr", self.err)):
+            with open(directory / f"{task_id}.{name}.log", "wb") as handle:
+                handle.writelines(capture.finish())

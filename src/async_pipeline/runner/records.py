@@ -1,0 +1,146 @@
+"""Execution records: ``.async/runs/<run-id>/execution.json`` and the task results inside.
+
+Keys follow the documented record shape (camelCase). Consumers ignore unknown fields;
+``schemaVersion`` changes only when the shape breaks.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from async_pipeline.runner._files import atomic_write_json, read_json
+
+__all__ = [
+    "RECORD_FILE",
+    "RUNS_DIR",
+    "SCHEMA_VERSION",
+    "RunRecord",
+    "TaskResult",
+    "new_run_id",
+    "now_iso",
+    "prune_runs",
+    "run_ids",
+]
+
+SCHEMA_VERSION = 1
+RUNS_DIR = Path(".async") / "runs"
+RECORD_FILE = "execution.json"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Sortable by start time: ``20261129T092626123Z-a1b2c3``."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+@dataclass
+class TaskResult:
+    id: str
+    status: str = "pending"  # pending, running, passed, failed, skipped, cancelled
+    attempts: int = 0
+    cache_key: str | None = None
+    cache_hit: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: int | None = None
+    exit_code: int | None = None
+    error: dict[str, str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempt_results: list[dict[str, Any]] = field(default_factory=list)
+    logs: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "cacheKey": self.cache_key,
+            "cacheHit": self.cache_hit,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "durationMs": self.duration_ms,
+            "exitCode": self.exit_code,
+            "error": self.error,
+            "metadata": self.metadata,
+            "attemptResults": self.attempt_results,
+            "logs": self.logs,
+        }
+
+
+@dataclass
+class RunRecord:
+    id: str
+    pipeline_name: str
+    job_id: str
+    cwd: str
+    mode: str
+    concurrency: int
+    force: bool
+    tasks: list[TaskResult]
+    started_at: str = field(default_factory=now_iso)
+    finished_at: str | None = None
+    status: str = "running"
+    interrupted: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    pid: int = field(default_factory=os.getpid)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "id": self.id,
+            "pipelineName": self.pipeline_name,
+            "jobId": self.job_id,
+            "cwd": self.cwd,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "status": self.status,
+            "mode": self.mode,
+            "pid": self.pid,
+            "concurrency": self.concurrency,
+            "force": self.force,
+            "interrupted": self.interrupted,
+            "warnings": self.warnings,
+            "tasks": [t.to_json() for t in self.tasks],
+        }
+
+    def write(self, run_dir: Path) -> None:
+        atomic_write_json(run_dir / RECORD_FILE, self.to_json())
+
+
+def run_ids(root: Path) -> list[str]:
+    """Run ids that have a record, oldest first."""
+    runs = root / RUNS_DIR
+    if not runs.is_dir():
+        return []
+    return sorted(p.name for p in runs.iterdir() if (p / RECORD_FILE).is_file())
+
+
+def prune_runs(root: Path, keep: int, *, protect: str | None = None) -> list[str]:
+    """Delete the oldest run directories beyond ``keep`` (0 keeps everything)."""
+    if keep <= 0:
+        return []
+    ids = [i for i in run_ids(root) if i != protect]
+    budget = keep - (1 if protect else 0)
+    doomed = ids[: max(0, len(ids) - max(0, budget))]
+    for run_id in doomed:
+        shutil.rmtree(root / RUNS_DIR / run_id, ignore_errors=True)
+    return doomed
+
+
+def load_record(root: Path, run_id: str) -> dict[str, Any]:
+    data = read_json(root / RUNS_DIR / run_id / RECORD_FILE)
+    if not isinstance(data, dict):
+        raise ValueError("execution record is not a JSON object")
+    return data

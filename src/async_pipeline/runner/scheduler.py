@@ -1,0 +1,338 @@
+"""Plan and execute a job's task graph.
+
+Ready tasks start in dependency order, up to ``concurrency`` at a time. After the first
+failure no new task starts; running tasks finish, and tasks never started are recorded
+as ``skipped``. A failed task is a result with a status, never an exception.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from async_pipeline.core.model import Pipeline, Task
+from async_pipeline.core.steps import AgentStep, DeferredShell, FunctionStep, Shell
+from async_pipeline.redaction import Redactor
+from async_pipeline.runner.context import CandidateContext, RootContext, StepContext
+from async_pipeline.runner.executor import TIMEOUT_EXIT_CODE, CommandExecutor
+from async_pipeline.runner.logs import TaskOutput
+from async_pipeline.runner.records import TaskResult, now_iso
+
+__all__ = ["Reporter", "Scheduler", "TaskPlan"]
+
+
+class Reporter(Protocol):
+    """Receives progress: the CLI's live view and line output implement it."""
+
+    def task_started(self, task_id: str) -> None: ...
+
+    def task_finished(self, result: TaskResult) -> None: ...
+
+    def task_output(self, task_id: str, stream: str, data: bytes) -> None: ...
+
+
+@dataclass
+class TaskPlan:
+    """What a task needs to run, resolved before the run starts."""
+
+    task: Task
+    env: dict[str, str]
+    cwd: Path
+    deps: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Outcome:
+    exit_code: int | None = 0
+    error: dict[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plans: Mapping[str, TaskPlan],
+        results: Mapping[str, TaskResult],
+        *,
+        run_id: str,
+        root: Path,
+        logs_dir: Path,
+        executor: CommandExecutor,
+        redactor: Redactor,
+        concurrency: int,
+        max_log_bytes: int,
+        reporter: Reporter | None,
+        echo: bool,
+    ) -> None:
+        self.pipeline = pipeline
+        self.plans = plans
+        self.results = results
+        self.run_id = run_id
+        self.root = root
+        self.logs_dir = logs_dir
+        self.executor = executor
+        self.redactor = redactor
+        self.concurrency = max(1, concurrency)
+        self.max_log_bytes = max_log_bytes
+        self.reporter = reporter
+        self.echo = echo
+        self.failed = False
+
+    async def execute(self) -> None:
+        waiting = {t: set(p.deps) for t, p in self.plans.items()}
+        dependents: dict[str, list[str]] = {t: [] for t in self.plans}
+        for task_id, plan in self.plans.items():
+            for dep in plan.deps:
+                dependents[dep].append(task_id)
+        ready = deque(t for t, deps in waiting.items() if not deps)
+        running = 0
+
+        async with anyio.create_task_group() as group:
+
+            def launch() -> None:
+                nonlocal running
+                while ready and running < self.concurrency and not self.failed:
+                    running += 1
+                    group.start_soon(run_one, ready.popleft())
+
+            async def run_one(task_id: str) -> None:
+                nonlocal running
+                try:
+                    passed = await self._run_task(self.plans[task_id])
+                finally:
+                    running -= 1
+                if not passed:
+                    self.failed = True
+                else:
+                    for child in dependents[task_id]:
+                        waiting[child].discard(task_id)
+                        if not waiting[child]:
+                            ready.append(child)
+                launch()
+
+            launch()
+        for result in self.results.values():
+            if result.status == "pending":
+                result.status = "skipped"
+
+    async def _run_task(self, plan: TaskPlan) -> bool:
+        task = plan.task
+        result = self.results[task.id]
+        result.status = "running"
+        result.started_at = now_iso()
+        started = time.monotonic()
+        if self.reporter:
+            self.reporter.task_started(task.id)
+        echo = self._echo_for(task.id) if (self.echo or self.reporter) else None
+        output = TaskOutput(self.redactor, self.max_log_bytes, echo)
+        try:
+            outcome = await self._requirements(plan)
+            if outcome.ok:
+                outcome = await self._attempts(plan, result, output)
+        except BaseException:
+            result.status = "cancelled"
+            result.error = {
+                "code": "ASYNC_PIPELINE_RUN_INTERRUPTED",
+                "message": "the run was stopped",
+            }
+            raise
+        finally:
+            result.finished_at = now_iso()
+            result.duration_ms = int((time.monotonic() - started) * 1000)
+            output.store(self.logs_dir, task.id)
+            result.logs = {
+                "stdout": f"logs/{task.id}.stdout.log",
+                "stderr": f"logs/{task.id}.stderr.log",
+            }
+        result.exit_code = outcome.exit_code
+        result.error = None if outcome.error is None else self._redacted(outcome.error)
+        result.status = "passed" if outcome.ok else "failed"
+        if self.reporter:
+            self.reporter.task_finished(result)
+        return outcome.ok
+
+    def _echo_for(self, task_id: str) -> Callable[[str, bytes], None]:
+        def echo(stream: str, data: bytes) -> None:
+            if self.reporter:
+                self.reporter.task_output(task_id, stream, data)
+
+        return echo
+
+    def _redacted(self, error: dict[str, str]) -> dict[str, str]:
+        return {k: self.redactor.redact_text(v) for k, v in error.items()}
+
+    async def _requirements(self, plan: TaskPlan) -> _Outcome:
+        for tool in plan.task.requires.tools:
+            if not await self.executor.check_tool(tool, env=plan.env):
+                return _Outcome(
+                    None,
+                    {
+                        "code": "ASYNC_PIPELINE_TOOL_MISSING",
+                        "message": f"task {plan.task.id} requires {tool!r}, which is not on PATH",
+                    },
+                )
+        for name in plan.task.requires.secrets:
+            if not plan.env.get(name):
+                return _Outcome(
+                    None,
+                    {
+                        "code": "ASYNC_PIPELINE_ENV_MISSING",
+                        "message": f"task {plan.task.id} requires {name}, which is not set",
+                    },
+                )
+        return _Outcome()
+
+    async def _attempts(self, plan: TaskPlan, result: TaskResult, output: TaskOutput) -> _Outcome:
+        retry = plan.task.retry
+        outcome = _Outcome()
+        for attempt in range(1, retry.attempts + 1):
+            result.attempts = attempt
+            if attempt > 1:
+                output.stderr(f"[async-pipeline] attempt {attempt} of {retry.attempts}\n".encode())
+            started = time.monotonic()
+            outcome = await self._attempt(plan, output, result)
+            result.attempt_results.append(
+                {
+                    "attempt": attempt,
+                    "exitCode": outcome.exit_code,
+                    "durationMs": int((time.monotonic() - started) * 1000),
+                    "timedOut": outcome.error is not None
+                    and outcome.error["code"] == "ASYNC_PIPELINE_TASK_TIMEOUT",
+                }
+            )
+            if outcome.ok:
+                return outcome
+            if attempt < retry.attempts and retry.delay_ms:
+                await anyio.sleep(retry.delay_ms / 1000)
+        return outcome
+
+    async def _attempt(self, plan: TaskPlan, output: TaskOutput, result: TaskResult) -> _Outcome:
+        task = plan.task
+        deadline = None if task.timeout_ms is None else time.monotonic() + task.timeout_ms / 1000
+        ctx = StepContext(
+            task_id=task.id,
+            run_id=self.run_id,
+            cwd=plan.cwd,
+            env=dict(plan.env),
+            root=RootContext(self.root),
+            candidate=CandidateContext(self.root),
+            _log=lambda text: output.stdout(text.encode()),
+            _meta=result.metadata,
+        )
+        for index, step in enumerate(task.steps):
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if remaining is not None and remaining <= 0:
+                return self._timeout(task)
+            if isinstance(step, AgentStep):
+                return _Outcome(
+                    None,
+                    {
+                        "code": "ASYNC_PIPELINE_STEP_FAILED",
+                        "message": f"step {index + 1}: agent steps cannot run in this version",
+                    },
+                )
+            if isinstance(step, Shell | DeferredShell):
+                outcome = await self._shell(step, ctx, plan, output, remaining)
+            else:
+                outcome = await self._function(step, task, ctx, output, remaining, index)
+            if not outcome.ok:
+                return outcome
+        return _Outcome()
+
+    def _timeout(self, task: Task) -> _Outcome:
+        return _Outcome(
+            TIMEOUT_EXIT_CODE,
+            {
+                "code": "ASYNC_PIPELINE_TASK_TIMEOUT",
+                "message": f"task {task.id} timed out after {task.timeout_ms} ms",
+            },
+        )
+
+    async def _shell(
+        self,
+        step: Shell | DeferredShell,
+        ctx: StepContext,
+        plan: TaskPlan,
+        output: TaskOutput,
+        remaining: float | None,
+    ) -> _Outcome:
+        if isinstance(step, DeferredShell):
+            built = await _call(step.callback, ctx, remaining)
+            if isinstance(built, str):
+                built = Shell(built)
+            if not isinstance(built, Shell):
+                return _Outcome(
+                    None,
+                    {
+                        "code": "ASYNC_PIPELINE_STEP_FAILED",
+                        "message": "a deferred sh callback must return sh(...) or a string, got "
+                        + type(built).__name__,
+                    },
+                )
+            step = built
+        result = await self.executor.run_shell(
+            step.command,
+            cwd=plan.cwd,
+            env=plan.env,
+            task=plan.task,
+            timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
+            output=output,
+        )
+        if result.timed_out:
+            return self._timeout(plan.task)
+        if result.exit_code != 0:
+            return _Outcome(
+                result.exit_code,
+                {
+                    "code": "ASYNC_PIPELINE_TASK_FAILED",
+                    "message": f"command exited with {result.exit_code}: {step.command}",
+                },
+            )
+        return _Outcome(0)
+
+    async def _function(
+        self,
+        step: FunctionStep,
+        task: Task,
+        ctx: StepContext,
+        output: TaskOutput,
+        remaining: float | None,
+        index: int,
+    ) -> _Outcome:
+        try:
+            with anyio.fail_after(remaining):
+                await _call(step.function, ctx, remaining)
+        except TimeoutError:
+            return self._timeout(task)
+        except Exception as exc:
+            output.stderr("".join(traceback.format_exception(exc)).encode())
+            return _Outcome(
+                1,
+                {
+                    "code": "ASYNC_PIPELINE_STEP_FAILED",
+                    "message": f"step {index + 1} raised {type(exc).__name__}: {exc}",
+                },
+            )
+        return _Outcome(0)
+
+
+async def _call(fn: Callable[..., Any], ctx: StepContext, remaining: float | None) -> Any:
+    """Call a user callback: async ones are awaited, sync ones run in a worker thread."""
+    if inspect.iscoroutinefunction(inspect.unwrap(fn)):
+        return await fn(ctx)
+    value = await anyio.to_thread.run_sync(fn, ctx, abandon_on_cancel=True)
+    if inspect.isawaitable(value):
+        value = await value
+    return value

@@ -1,0 +1,187 @@
+"""`run`, `run-task` and `gc` as a user drives them: output, exit codes, signals, terminals."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from async_pipeline.runner.lock import RunLock, lock_holder
+from async_pipeline.runner.records import RUNS_DIR, run_ids
+from tests.conftest import run_cli
+from tests.runner._procs import live_processes_with, marker_seconds
+
+PIPELINE = """
+from async_pipeline import define_pipeline, job, sh, task
+
+pipeline = define_pipeline(
+    name="demo",
+    tasks={{
+        "a": task(sh("echo from-a")),
+        "b": task(sh("echo from-b; {b_extra}"), depends_on=["a"]),
+        "slow": task(sh("sleep {seconds} & sleep {seconds}"), depends_on=["a"]),
+        "noisy": task(sh("yes noisy-line-of-output")),
+    }},
+    jobs={{"ok": job(target="b"), "slow": job(target="slow"), "noisy": job(target="noisy")}},
+)
+"""
+
+
+def _project(tmp_path: Path, *, b_extra: str = "true", seconds: str = "5") -> Path:
+    (tmp_path / "pipeline.py").write_text(PIPELINE.format(b_extra=b_extra, seconds=seconds))
+    return tmp_path
+
+
+def _spawn(args: list[str], cwd: Path, **kw: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "async_pipeline", *args], cwd=cwd, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+def test_run_prints_task_lines_and_a_summary_and_exits_0(tmp_path: Path) -> None:
+    result = run_cli(["run", "ok"], _project(tmp_path))
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "[a] started" in lines
+    assert any(line.startswith("[b] passed in") for line in lines)
+    assert "ok: PASSED (2 passed)" in lines
+    assert "from-a" not in result.stdout
+
+
+def test_echo_prefixes_task_output(tmp_path: Path) -> None:
+    result = run_cli(["run", "ok", "--echo"], _project(tmp_path))
+    assert "[a] from-a" in result.stdout.splitlines()
+
+
+def test_a_failed_run_exits_1_and_shows_the_failed_tasks_log_tail(tmp_path: Path) -> None:
+    result = run_cli(["run", "ok"], _project(tmp_path, b_extra="echo broken-thing >&2; exit 4"))
+    assert result.code == 1
+    assert "ok: FAILED" in result.stdout
+    assert "    broken-thing" in result.stdout.splitlines()
+    assert "command exited with 4" in result.stdout
+
+
+def test_format_json_prints_only_the_record(tmp_path: Path) -> None:
+    result = run_cli(["run", "ok", "--format", "json"], _project(tmp_path))
+    assert result.code == 0
+    record = json.loads(result.stdout)
+    assert record["jobId"] == "ok" and record["status"] == "passed"
+    assert [t["id"] for t in record["tasks"]] == ["a", "b"]
+
+
+def test_run_task_runs_a_task_with_its_dependencies(tmp_path: Path) -> None:
+    result = run_cli(["run-task", "b", "--format", "json"], _project(tmp_path))
+    record = json.loads(result.stdout)
+    assert record["jobId"] == "task:b"
+    assert [t["id"] for t in record["tasks"]] == ["a", "b"]
+
+
+def test_a_held_lock_makes_run_fail_fast(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    with RunLock(project, "other"):
+        result = run_cli(["run", "ok"], project)
+    assert result.code == 1
+    assert "ASYNC_PIPELINE_RUN_ACTIVE" in result.stderr
+
+
+def test_bad_run_flags_are_usage_errors(tmp_path: Path) -> None:
+    for args in (["run"], ["run", "ok", "--concurrency", "0"], ["run", "ok", "--concurrency", "x"]):
+        result = run_cli(args, _project(tmp_path))
+        assert result.code == 1
+        assert "ASYNC_PIPELINE_USAGE" in result.stderr
+
+
+def _wait_for_marker(seconds: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not live_processes_with(seconds):
+        assert time.monotonic() < deadline, "task never started"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
+)
+def test_signals_end_tasks_finalize_the_record_and_release_the_lock(
+    tmp_path: Path, sig: signal.Signals, code: int, name: str
+) -> None:
+    seconds = marker_seconds()
+    project = _project(tmp_path, seconds=seconds)
+    proc = _spawn(["run", "slow"], project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_marker(seconds)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == code, stderr
+    assert b"Traceback" not in stderr
+    assert live_processes_with(seconds) == []
+    assert lock_holder(project) is None
+    record = json.loads((project / RUNS_DIR / run_ids(project)[-1] / "execution.json").read_text())
+    assert record["status"] == "failed"
+    assert record["interrupted"] == name
+    assert record["finishedAt"] is not None
+    statuses = {t["id"]: t["status"] for t in record["tasks"]}
+    assert statuses == {"a": "passed", "slow": "cancelled"}
+
+
+def test_a_closed_output_pipe_ends_the_run_with_141(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    proc = _spawn(
+        ["run", "noisy", "--echo"], project, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 141, stderr
+    assert b"Traceback" not in stderr
+    assert lock_holder(project) is None
+    record = json.loads((project / RUNS_DIR / run_ids(project)[-1] / "execution.json").read_text())
+    assert record["interrupted"] == "EPIPE"
+    assert record["tasks"][0]["status"] == "cancelled"
+
+
+def test_on_a_terminal_the_live_view_redraws_and_ends_with_a_summary(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm"}
+    proc = _spawn(["run", "ok"], project, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0
+    text = output.decode(errors="replace")
+    assert "\x1b[" in text
+    assert "done," in text
+    assert "ok: PASSED (2 passed)" in text
+
+
+def test_gc_keeps_the_newest_runs_and_prunes_old_cache_entries(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    for _ in range(3):
+        assert run_cli(["run", "ok"], project).code == 0
+    newest = run_ids(project)[-1]
+    old_entry = project / ".async" / "cache" / "tasks" / "old"
+    new_entry = project / ".async" / "cache" / "tasks" / "new"
+    old_entry.mkdir(parents=True)
+    new_entry.mkdir(parents=True)
+    ten_days_ago = time.time() - 10 * 86_400
+    os.utime(old_entry, (ten_days_ago, ten_days_ago))
+    result = run_cli(["gc", "--keep", "1", "--cache-days", "7", "--format", "json"], project)
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["removedRuns"]) == 2
+    assert report["removedCacheEntries"] == ["old"]
+    assert run_ids(project) == [newest]
+    assert new_entry.exists() and not old_entry.exists()
