@@ -12,25 +12,29 @@ import orjson
 __all__ = ["atomic_write_bytes", "atomic_write_json", "read_json"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it into place."""
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to a temporary file beside ``path``, then rename it into place.
+
+    ``durable`` also flushes the data to disk before the rename, so the file survives a
+    power loss; derived state that can be rebuilt (the stat cache, baselines) skips it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(temporary, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(
-        path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    )
+def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
+    options = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+    atomic_write_bytes(path, orjson.dumps(data, option=options), durable=durable)
 
 
 def read_json(path: Path) -> Any:

@@ -16,6 +16,7 @@ from async_pipeline.core.commands import CommandPolicy
 from async_pipeline.core.model import Pipeline
 from async_pipeline.errors import PipelineError
 from async_pipeline.redaction import MIN_SECRET_LENGTH, Redactor
+from async_pipeline.runner.cache.engine import CacheEngine
 from async_pipeline.runner.env import ResolvedEnv, resolve_declared
 from async_pipeline.runner.executor import CommandExecutor, HostExecutor
 from async_pipeline.runner.housekeeping import keep_runs
@@ -83,11 +84,14 @@ def plan_job(
         task = pipeline.tasks[task_id]
         own = resolve_declared(task.env, env, f"tasks.{task_id}.env")
         secrets |= own.secrets
+        declared = shared.overlay(own)
         plans[task_id] = TaskPlan(
             task=task,
-            env={**env, **shared.values, **own.values},
+            env={**env, **declared.values},
             cwd=root,
             deps={d for d in task.depends_on if d in pipeline.tasks},
+            declared_env=declared.values,
+            secret_keys={k for k, v in declared.values.items() if v in declared.secrets},
         )
     return plans, ResolvedEnv(shared.values, secrets)
 
@@ -160,10 +164,16 @@ async def arun_job(
         f"a secret value shorter than {MIN_SECRET_LENGTH} characters is not masked in output"
         for _ in redactor.skipped
     )
+
+    def warn(message: str) -> None:
+        if message not in record.warnings:
+            record.warnings.append(message)
+
     lock = RunLock(root, run_id)
     lock.acquire()
     try:
         record.write(run_dir)
+        cache = CacheEngine(root, pipeline, source_env, redactor, force=force, warn=warn)
         scheduler = Scheduler(
             pipeline,
             plans,
@@ -177,6 +187,7 @@ async def arun_job(
             max_log_bytes=max_log_bytes(source_env),
             reporter=reporter,
             echo=echo,
+            cache=cache,
         )
         try:
             await scheduler.execute()
@@ -184,6 +195,7 @@ async def arun_job(
             record.interrupted = (stop.reason if stop else None) or "cancelled"
             raise
         finally:
+            cache.finish()
             for result in results.values():
                 if result.status in ("pending", "running"):
                     result.status = "skipped" if result.status == "pending" else "cancelled"

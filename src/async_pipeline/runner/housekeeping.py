@@ -1,21 +1,29 @@
-"""``gc``: prune run records beyond a limit and cache entries unused for a number of days."""
+"""``gc`` and ``cache clear``: prune run records, old cache entries and dangling baselines.
+
+Both hold the run lock while they work, so they never race a run.
+"""
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from async_pipeline.runner.lock import RunLock
 from async_pipeline.runner.records import new_run_id, prune_runs
 
-__all__ = ["CACHE_TASKS_DIR", "collect_garbage", "keep_runs"]
+__all__ = ["CACHE_DIR", "CACHE_TASKS_DIR", "clear_cache", "collect_garbage", "keep_runs"]
 
-CACHE_TASKS_DIR = Path(".async") / "cache" / "tasks"
+CACHE_DIR = Path(".async") / "cache"
+CACHE_TASKS_DIR = CACHE_DIR / "tasks"
+BASELINES_DIR = CACHE_DIR / "baselines"
 DEFAULT_KEEP_RUNS = 50
 DAY_SECONDS = 86_400
+STALE_TEMPORARY_SECONDS = 3600
 
 
 def keep_runs(env: Mapping[str, str]) -> int:
@@ -28,31 +36,96 @@ def keep_runs(env: Mapping[str, str]) -> int:
 
 
 def collect_garbage(
-    root: Path, *, keep: int | None, cache_days: int | None, env: Mapping[str, str]
+    root: Path,
+    *,
+    keep: int | None,
+    cache_days: int | None,
+    env: Mapping[str, str],
+    file_stores: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Holds the run lock while it prunes, so it never races a run."""
+    """Prune runs beyond ``keep``, entries unused for ``cache_days``, and dangling baselines.
+
+    ``file_stores`` maps file-store names to their directories (default: ``file`` at
+    ``.async/cache/tasks``).
+    """
+    stores = dict(file_stores or {"file": root / CACHE_TASKS_DIR})
     with RunLock(root, f"gc-{new_run_id()}"):
         removed_runs = prune_runs(root, keep_runs(env) if keep is None else keep)
         removed_entries: list[str] = []
-        if cache_days is not None:
-            removed_entries = _prune_cache(root / CACHE_TASKS_DIR, cache_days)
-    return {"removedRuns": removed_runs, "removedCacheEntries": removed_entries}
+        for directory in dict.fromkeys(stores.values()):
+            removed_entries += _prune_entries(directory, cache_days)
+        removed_baselines = _prune_baselines(root, stores)
+    return {
+        "removedRuns": removed_runs,
+        "removedCacheEntries": removed_entries,
+        "removedBaselines": removed_baselines,
+    }
 
 
-def _prune_cache(directory: Path, days: int) -> list[str]:
-    if not directory.is_dir():
-        return []
-    cutoff = time.time() - days * DAY_SECONDS
+def clear_cache(root: Path, *, store_dirs: Iterable[Path] = ()) -> dict[str, Any]:
+    """Remove every local cache entry, baseline and the file stat cache."""
     removed: list[str] = []
-    for entry in sorted(directory.iterdir()):
+    with RunLock(root, f"cache-clear-{new_run_id()}"):
+        for directory in dict.fromkeys([*store_dirs, root / CACHE_DIR]):
+            if directory.exists():
+                shutil.rmtree(directory)
+                removed.append(_shown(directory, root))
+    return {"removed": removed}
+
+
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _entry_time(entry: Path) -> float | None:
+    for candidate in (entry / "result.json", entry):
         try:
-            used = entry.stat().st_mtime
+            return candidate.stat().st_mtime
         except OSError:
             continue
-        if used < cutoff:
+    return None
+
+
+def _prune_entries(directory: Path, days: int | None) -> list[str]:
+    """Entries unused for ``days`` (their last use touches result.json), and stale temporaries."""
+    if not directory.is_dir():
+        return []
+    now = time.time()
+    removed: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        used = _entry_time(entry)
+        if used is None:
+            continue
+        temporary = entry.name.startswith((".tmp-", ".del-"))
+        if temporary and now - used > STALE_TEMPORARY_SECONDS:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif not temporary and days is not None and now - used > days * DAY_SECONDS:
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
             removed.append(entry.name)
+    return removed
+
+
+def _prune_baselines(root: Path, stores: Mapping[str, Path]) -> list[str]:
+    """Baselines of file-store entries that no longer exist."""
+    folder = root / BASELINES_DIR
+    if not folder.is_dir():
+        return []
+    removed: list[str] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = orjson.loads(path.read_bytes())
+            key, ref = str(data["key"]), data.get("ref")
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            removed.append(path.stem)
+            continue
+        directory = stores.get(ref.split(":", 1)[0]) if isinstance(ref, str) else None
+        if directory is None:
+            continue  # a memory or remote entry: nothing here to check it against
+        if not (directory / key).is_dir():
+            path.unlink(missing_ok=True)
+            removed.append(path.stem)
     return removed

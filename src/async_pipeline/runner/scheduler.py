@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+import orjson
 
 from async_pipeline.core.model import Pipeline, Task
 from async_pipeline.core.steps import AgentStep, DeferredShell, FunctionStep, Shell
 from async_pipeline.redaction import Redactor
+from async_pipeline.runner.cache.engine import CacheEngine, Prepared
+from async_pipeline.runner.cache.store import Entry
 from async_pipeline.runner.context import CandidateContext, RootContext, StepContext
 from async_pipeline.runner.executor import TIMEOUT_EXIT_CODE, CommandExecutor
 from async_pipeline.runner.logs import TaskOutput
@@ -47,6 +50,8 @@ class TaskPlan:
     env: dict[str, str]
     cwd: Path
     deps: set[str] = field(default_factory=set)
+    declared_env: dict[str, str] = field(default_factory=dict)
+    secret_keys: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Scheduler:
         max_log_bytes: int,
         reporter: Reporter | None,
         echo: bool,
+        cache: CacheEngine | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.plans = plans
@@ -88,6 +94,7 @@ class Scheduler:
         self.max_log_bytes = max_log_bytes
         self.reporter = reporter
         self.echo = echo
+        self.cache = cache
         self.failed = False
 
     async def execute(self) -> None:
@@ -137,10 +144,20 @@ class Scheduler:
             self.reporter.task_started(task.id)
         echo = self._echo_for(task.id) if (self.echo or self.reporter) else None
         output = TaskOutput(self.redactor, self.max_log_bytes, echo)
+        prepared: Prepared | None = None
+        outcome = _Outcome()
         try:
-            outcome = await self._requirements(plan)
-            if outcome.ok:
-                outcome = await self._attempts(plan, result, output)
+            if self.cache is not None:
+                prepared = self._prepare(plan)
+                result.cache_key = prepared.key
+                entry = self.cache.lookup(prepared)
+                if entry is not None:
+                    self._replay(entry, result, output)
+                    outcome = _Outcome(0)
+            if not result.cache_hit:
+                outcome = await self._requirements(plan)
+                if outcome.ok:
+                    outcome = await self._attempts(plan, result, output)
         except BaseException:
             result.status = "cancelled"
             result.error = {
@@ -151,6 +168,7 @@ class Scheduler:
         finally:
             result.finished_at = now_iso()
             result.duration_ms = int((time.monotonic() - started) * 1000)
+            result.metadata = self._json_safe(result.metadata)
             output.store(self.logs_dir, task.id)
             result.logs = {
                 "stdout": f"logs/{task.id}.stdout.log",
@@ -159,9 +177,44 @@ class Scheduler:
         result.exit_code = outcome.exit_code
         result.error = None if outcome.error is None else self._redacted(outcome.error)
         result.status = "passed" if outcome.ok else "failed"
+        if outcome.ok and prepared is not None and self.cache is not None and not result.cache_hit:
+            self.cache.save(
+                prepared,
+                {"exitCode": 0, "durationMs": result.duration_ms, "metadata": result.metadata},
+                (self.logs_dir / f"{task.id}.stdout.log").read_bytes(),
+                (self.logs_dir / f"{task.id}.stderr.log").read_bytes(),
+            )
         if self.reporter:
             self.reporter.task_finished(result)
         return outcome.ok
+
+    def _prepare(self, plan: TaskPlan) -> Prepared:
+        assert self.cache is not None
+        dependency_keys = {
+            dep: key for dep in sorted(plan.deps) if (key := self.results[dep].cache_key)
+        }
+        return self.cache.prepare(
+            plan.task,
+            declared_env=plan.declared_env,
+            secret_keys=plan.secret_keys,
+            dependency_keys=dependency_keys,
+        )
+
+    def _replay(self, entry: Entry, result: TaskResult, output: TaskOutput) -> None:
+        """A hit: the stored logs become this run's, the task is recorded as passed from cache."""
+        output.stdout(entry.stdout)
+        output.stderr(entry.stderr)
+        result.cache_hit = True
+        metadata = entry.result.get("metadata")
+        result.metadata = dict(metadata) if isinstance(metadata, dict) else {}
+
+    def _json_safe(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Metadata as redacted JSON-ready data, whatever a step passed to ``ctx.meta``."""
+        if not metadata:
+            return {}
+        plain = orjson.loads(orjson.dumps(metadata, default=str, option=orjson.OPT_NON_STR_KEYS))
+        redacted = self.redactor.redact_json(plain)
+        return redacted if isinstance(redacted, dict) else {}
 
     def _echo_for(self, task_id: str) -> Callable[[str, bytes], None]:
         def echo(stream: str, data: bytes) -> None:

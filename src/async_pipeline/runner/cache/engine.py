@@ -1,0 +1,304 @@
+"""The task cache during a run: keys, lookups, restores, saves and baselines.
+
+A hit replays the task's stored (redacted) logs and restores its outputs; anything that
+cannot be verified is a miss and the task runs. A store that cannot be reached is dropped
+for the rest of the run with one warning; the run itself never fails because of the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from async_pipeline.core.cache import FileCache, MemoryCache, RedisCache
+from async_pipeline.core.env import EnvSecret, EnvVar
+from async_pipeline.core.model import Pipeline, Task
+from async_pipeline.redaction import Redactor
+from async_pipeline.runner._files import atomic_write_json
+from async_pipeline.runner.cache.file_store import FileStore
+from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker, digest_file
+from async_pipeline.runner.cache.keys import step_identity, task_key
+from async_pipeline.runner.cache.memory_store import MemoryStore
+from async_pipeline.runner.cache.store import (
+    CacheStore,
+    Entry,
+    EntryTooLargeError,
+    OutputFile,
+    StoreError,
+)
+
+__all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
+
+BASELINES_DIR = Path(".async") / "cache" / "baselines"
+DEFAULT_INPUTS = ("**",)
+
+
+@dataclass
+class Prepared:
+    """A task's cache identity for this run, computed just before it would run."""
+
+    task: Task
+    key: str
+    ref: str | None
+    store: CacheStore | None
+    input_files: list[str]
+    inputs: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CacheEngine:
+    def __init__(
+        self,
+        root: Path,
+        pipeline: Pipeline,
+        env: Mapping[str, str],
+        redactor: Redactor,
+        *,
+        force: bool,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.root = root
+        self.pipeline = pipeline
+        self.env = env
+        self.redactor = redactor
+        self.force = force
+        self.warn = warn
+        self.stat_cache = StatCache(root)
+        self._stores: dict[str, CacheStore | None] = {}
+        self._all_outputs = tuple(
+            dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs)
+        )
+
+    # stores -------------------------------------------------------------------------------
+
+    def _store(self, ref: str) -> CacheStore | None:
+        name = ref.split(":", 1)[0]
+        if name in self._stores:
+            return self._stores[name]
+        declared = self.pipeline.cache.all_stores()[name]
+        store: CacheStore | None
+        if isinstance(declared, FileCache):
+            store = FileStore(self.root / declared.root, declared.ttl_ms)
+        elif isinstance(declared, MemoryCache):
+            store = MemoryStore(f"{self.root.resolve()}:{name}", declared.ttl_ms)
+        else:
+            store = self._redis(name, declared)
+        self._stores[name] = store
+        return store
+
+    def _redis(self, name: str, declared: RedisCache) -> CacheStore | None:
+        url = declared.url
+        if isinstance(url, EnvSecret | EnvVar):
+            value = self.env.get(url.name) or (url.default if isinstance(url, EnvVar) else None)
+            if not value:
+                self.warn(f"cache store {name!r}: {url.name} is not set; running without it")
+                return None
+            url = value
+        try:
+            from async_pipeline.runner.cache.redis_store import RedisStore
+
+            return RedisStore(
+                url,
+                prefix=declared.prefix,
+                ttl_ms=declared.ttl_ms,
+                max_entry_bytes=declared.max_entry_bytes,
+            )
+        except StoreError as exc:
+            reason = self.redactor.redact_text(str(exc))
+            self.warn(f"cache store {name!r} unavailable ({reason}); running without it")
+            return None
+
+    def _drop(self, store: CacheStore, exc: StoreError) -> None:
+        for name, known in list(self._stores.items()):
+            if known is store:
+                self._stores[name] = None
+                self.warn(
+                    f"cache store {name!r} unavailable ({self.redactor.redact_text(str(exc))}); "
+                    "running without it"
+                )
+
+    # keys ---------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        task: Task,
+        *,
+        declared_env: Mapping[str, str],
+        secret_keys: set[str],
+        dependency_keys: Mapping[str, str],
+        agent_identity: Callable[..., str] | None = None,
+    ) -> Prepared:
+        ref = task.cache.ref if task.cache is not None else None
+        patterns = task.resolved_inputs or (DEFAULT_INPUTS if ref is not None else ())
+        files = self._input_files(task, patterns)
+        inputs = self.stat_cache.digests(files)
+        key = task_key(
+            task,
+            namespace=ref or "",
+            steps=[step_identity(s, agent_identity) for s in task.steps],
+            env=declared_env,
+            secret_keys=secret_keys,
+            inputs=inputs,
+            dependencies=dependency_keys,
+        )
+        store = self._store(ref) if ref is not None else None
+        return Prepared(task, key, ref, store, files, inputs)
+
+    def _input_files(self, task: Task, patterns: tuple[str, ...]) -> list[str]:
+        """Files matching the task's inputs, less its outputs. A task that declares no inputs
+        gets every project file less what any task declares as output: products of the
+        pipeline are not its sources."""
+        if not patterns:
+            return []
+        minus = task.outputs if task.resolved_inputs else self._all_outputs
+        return Globs(patterns).match(Walker(self.root), minus=minus)
+
+    # hits ---------------------------------------------------------------------------------
+
+    def lookup(self, prepared: Prepared) -> Entry | None:
+        if prepared.store is None or self.force:
+            return None
+        try:
+            entry = prepared.store.get(prepared.key)
+        except StoreError as exc:
+            self._drop(prepared.store, exc)
+            return None
+        if entry is None:
+            return None
+        if not self._restore(prepared.store, entry):
+            return None
+        try:
+            prepared.store.touch(entry.key)
+        except StoreError:
+            pass
+        self._baseline(prepared)
+        return entry
+
+    def _restore(self, store: CacheStore, entry: Entry) -> bool:
+        root = self.root.resolve()
+        for output in entry.outputs:
+            destination = self.root / output.path
+            if not _inside(destination.parent, root):
+                self.warn(f"cache: not restoring {output.path}: it would leave the project")
+                return False
+            if (
+                destination.is_file()
+                and not destination.is_symlink()
+                and self.stat_cache.digest(output.path) == output.digest
+            ):
+                continue
+            try:
+                data = store.read_output(entry, output)
+            except StoreError as exc:
+                self._drop(store, exc)
+                return False
+            if data is None:
+                return False
+            _replace_file(destination, data, output.mode)
+        return True
+
+    # saves --------------------------------------------------------------------------------
+
+    def save(
+        self, prepared: Prepared, result: Mapping[str, Any], stdout: bytes, stderr: bytes
+    ) -> None:
+        if prepared.store is None:
+            return
+        task = prepared.task
+        current = self.stat_cache.digests(
+            Globs(task.resolved_inputs or DEFAULT_INPUTS).match(
+                Walker(self.root), minus=task.outputs
+            )
+        )
+        if current != prepared.inputs:
+            self.warn(f"cache: inputs of {task.id} changed while it ran; its result is not stored")
+            return
+        files: dict[str, Path] = {}
+        outputs: list[OutputFile] = []
+        for relative in Globs(task.outputs).match(Walker(self.root)) if task.outputs else []:
+            path = self.root / relative
+            data = path.read_bytes()
+            if self.redactor.redact(data) != data:
+                self.warn(
+                    f"cache: {relative} (an output of {task.id}) contains a secret; not stored"
+                )
+                return
+            outputs.append(
+                OutputFile(relative, digest_file(path), len(data), path.stat().st_mode & 0o777)
+            )
+            files[relative] = path
+        entry = Entry(
+            key=prepared.key,
+            task_id=task.id,
+            created_at=time.time(),
+            result=dict(result),
+            outputs=tuple(outputs),
+            inputs=prepared.inputs,
+            stdout=stdout,
+            stderr=stderr,
+            extra=prepared.extra,
+        )
+        try:
+            prepared.store.put(entry, files)
+        except EntryTooLargeError as exc:
+            self.warn(f"cache: {task.id} not stored: {exc}")
+            return
+        except StoreError as exc:
+            self._drop(prepared.store, exc)
+            return
+        self._baseline(prepared)
+
+    def _baseline(self, prepared: Prepared) -> None:
+        """Point the task's baseline at this entry (rewritten only when it changes)."""
+        path = self.root / BASELINES_DIR / f"{prepared.task.id}.json"
+        try:
+            current = orjson.loads(path.read_bytes())
+            if current.get("key") == prepared.key and current.get("ref") == prepared.ref:
+                return
+        except (OSError, orjson.JSONDecodeError, AttributeError):
+            pass
+        atomic_write_json(
+            path,
+            {
+                "taskId": prepared.task.id,
+                "key": prepared.key,
+                "ref": prepared.ref,
+                "updatedAt": time.time(),
+            },
+            durable=False,
+        )
+
+    def finish(self) -> None:
+        try:
+            self.stat_cache.save()
+        except OSError as exc:
+            self.warn(f"cache: could not save the file stat cache: {exc}")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _replace_file(destination: Path, data: bytes, mode: int) -> None:
+    """Write beside the destination, then rename over it: never a half-written output."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.restore")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,154 @@
+"""The file store: whole entries or none, every byte verified on the way out."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from async_pipeline.runner.cache.file_store import FileStore
+from async_pipeline.runner.cache.store import Entry, OutputFile, digest_bytes
+
+
+def _entry(
+    tmp_path: Path, key: str = "k" * 64, payload: bytes = b"built output\n"
+) -> tuple[Entry, dict[str, Path]]:
+    source = tmp_path / "work" / "dist" / "out.bin"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(payload)
+    output = OutputFile("dist/out.bin", digest_bytes(payload), len(payload), 0o644)
+    entry = Entry(
+        key=key,
+        task_id="build",
+        created_at=time.time(),
+        result={"exitCode": 0, "durationMs": 5, "metadata": {"x": 1}},
+        outputs=(output,),
+        inputs={"src/a.py": "a" * 64},
+        stdout=b"log line\n",
+        stderr=b"",
+    )
+    return entry, {"dist/out.bin": source}
+
+
+def test_an_entry_round_trips_with_outputs_inputs_and_logs(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path)
+    store.put(entry, files)
+    loaded = store.get(entry.key)
+    assert loaded is not None
+    assert (loaded.inputs, loaded.stdout, loaded.result) == (
+        entry.inputs,
+        entry.stdout,
+        entry.result,
+    )
+    assert store.read_output(loaded, loaded.outputs[0]) == b"built output\n"
+    layout = {p.name for p in (tmp_path / "cache" / entry.key).iterdir()}
+    assert layout == {
+        "result.json",
+        "outputs.json",
+        "inputs.json",
+        "stdout.log",
+        "stderr.log",
+        "files",
+    }
+
+
+@pytest.mark.parametrize("damaged", ["result.json", "outputs.json", "inputs.json", "stdout.log"])
+def test_a_damaged_or_missing_part_is_a_miss_and_the_entry_is_removed(
+    tmp_path: Path, damaged: str
+) -> None:
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path)
+    store.put(entry, files)
+    part = tmp_path / "cache" / entry.key / damaged
+    part.write_bytes(part.read_bytes()[:-1] + b"#")
+    assert store.get(entry.key) is None
+    assert not (tmp_path / "cache" / entry.key).exists()
+    store.put(entry, files)
+    (tmp_path / "cache" / entry.key / damaged).unlink()
+    assert store.get(entry.key) is None
+
+
+def test_a_thousand_random_bit_flips_in_outputs_are_all_detected(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    payload = bytes(rng.randrange(256) for _ in range(4096))
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path, payload=payload)
+    blob = tmp_path / "cache" / entry.key / "files" / entry.outputs[0].digest
+    for _ in range(1000):
+        store.put(entry, files)
+        loaded = store.get(entry.key)
+        assert loaded is not None
+        data = bytearray(blob.read_bytes())
+        bit = rng.randrange(len(data) * 8)
+        data[bit // 8] ^= 1 << (bit % 8)
+        blob.write_bytes(bytes(data))
+        assert store.read_output(loaded, loaded.outputs[0]) is None
+        assert not blob.exists()
+
+
+def test_a_truncated_output_is_detected(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path)
+    store.put(entry, files)
+    blob = tmp_path / "cache" / entry.key / "files" / entry.outputs[0].digest
+    blob.write_bytes(blob.read_bytes()[:3])
+    loaded = store.get(entry.key)
+    assert loaded is not None
+    assert store.read_output(loaded, loaded.outputs[0]) is None
+
+
+def test_entries_older_than_the_ttl_are_misses(tmp_path: Path) -> None:
+    entry, files = _entry(tmp_path)
+    old = Entry(**{**entry.__dict__, "created_at": time.time() - 10})
+    store = FileStore(tmp_path / "cache", ttl_ms=5000)
+    store.put(old, files)
+    assert store.get(old.key) is None
+    fresh_store = FileStore(tmp_path / "cache2", ttl_ms=60_000)
+    fresh_store.put(entry, files)
+    assert fresh_store.get(entry.key) is not None
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    from async_pipeline.runner.cache import file_store
+    from async_pipeline.runner.cache.store import Entry, OutputFile, digest_bytes
+
+    root = Path(sys.argv[1]); crash_at = int(sys.argv[2])
+    calls = {"n": 0}
+    def hook():
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    file_store.crash_hook = hook
+    outputs, files = [], {}
+    for i in range(3):
+        data = f"output {i}\\n".encode() * 1000
+        path = root / "work" / f"out{i}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        outputs.append(OutputFile(f"out{i}.txt", digest_bytes(data), len(data), 0o644))
+        files[f"out{i}.txt"] = path
+    entry = Entry("c" * 64, "t", time.time(), {}, tuple(outputs), {}, b"", b"")
+    file_store.FileStore(root / "cache").put(entry, files)
+    """
+)
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+def test_a_writer_killed_mid_write_never_leaves_a_served_entry(
+    tmp_path: Path, crash_at: int
+) -> None:
+    done = subprocess.run([sys.executable, "-c", CRASH, str(tmp_path), str(crash_at)], check=False)
+    assert done.returncode == -9
+    store = FileStore(tmp_path / "cache")
+    assert store.get("c" * 64) is None
+    leftovers = [p.name for p in (tmp_path / "cache").iterdir()]
+    assert leftovers and all(name.startswith(".tmp-") for name in leftovers)

@@ -1,0 +1,133 @@
+"""Input resolution and the stat cache: the right files, hashed once, never trusted blindly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from async_pipeline.runner.cache import inputs as inputs_module
+from async_pipeline.runner.cache.inputs import RACY_NS, Globs, StatCache, Walker, digest_file
+
+
+def _tree(root: Path, files: list[str]) -> None:
+    for name in files:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+
+
+FILES = [
+    "package.json",
+    "src/a.py",
+    "src/b.txt",
+    "src/deep/c.py",
+    "src/deep/deeper/d.py",
+    "docs/readme.md",
+    "dist/out.js",
+    ".git/config",
+    ".async/runs/x",
+    "node_modules/lib/index.js",
+    "src/node_modules/x.js",
+]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "expected"),
+    [
+        (["src/**/*.py"], ["src/a.py", "src/deep/c.py", "src/deep/deeper/d.py"]),
+        (["src/*.py"], ["src/a.py"]),
+        (["src"], ["src/a.py", "src/b.txt", "src/deep/c.py", "src/deep/deeper/d.py"]),
+        (["src/**", "!src/deep/**"], ["src/a.py", "src/b.txt"]),
+        (["**/*.md", "package.json"], ["docs/readme.md", "package.json"]),
+        (["src/?.py"], ["src/a.py"]),
+        (["src/[ab].*"], ["src/a.py", "src/b.txt"]),
+        (["missing/**", "nope.txt"], []),
+    ],
+)
+def test_globs_select_the_expected_files(
+    tmp_path: Path, patterns: list[str], expected: list[str]
+) -> None:
+    _tree(tmp_path, FILES)
+    assert Globs(patterns).match(Walker(tmp_path)) == expected
+
+
+def test_everything_excludes_git_async_node_modules_and_the_tasks_outputs(tmp_path: Path) -> None:
+    _tree(tmp_path, FILES)
+    found = Globs(["**"]).match(Walker(tmp_path), minus=["dist/**"])
+    assert found == [
+        "docs/readme.md",
+        "package.json",
+        "src/a.py",
+        "src/b.txt",
+        "src/deep/c.py",
+        "src/deep/deeper/d.py",
+    ]
+
+
+def _save_later(cache: StatCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save as if well after the files were written (ctime cannot be set back in a test)."""
+    later = time.time_ns() + 10 * RACY_NS
+    with monkeypatch.context() as patch:
+        patch.setattr(inputs_module.time, "time_ns", lambda: later)
+        cache.save()
+
+
+def test_unchanged_files_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(tmp_path, ["a.txt", "b.txt"])
+    first = StatCache(tmp_path)
+    digests = first.digests(["a.txt", "b.txt"])
+    _save_later(first, monkeypatch)
+    reads: list[Path] = []
+    real = inputs_module.digest_file
+    monkeypatch.setattr(inputs_module, "digest_file", lambda p: reads.append(p) or real(p))
+    assert StatCache(tmp_path).digests(["a.txt", "b.txt"]) == digests
+    assert reads == []
+    (tmp_path / "b.txt").write_text("changed")
+    assert StatCache(tmp_path).digest("b.txt") == digest_file(tmp_path / "b.txt")
+    assert reads == [tmp_path / "b.txt"]
+
+
+def _forge(root: Path, name: str, stale_digest: str) -> None:
+    """Make the stat cache claim the file's current stat belongs to its old content."""
+    cache_path = root / ".async" / "cache" / "stat-cache.json"
+    data = orjson.loads(cache_path.read_bytes())
+    st = (root / name).stat()
+    data["entries"][name] = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, stale_digest]
+    cache_path.write_bytes(orjson.dumps(data))
+
+
+def test_a_file_changed_in_the_same_tick_as_the_stat_cache_is_rehashed(tmp_path: Path) -> None:
+    path = tmp_path / "racy.txt"
+    path.write_text("before")
+    cache = StatCache(tmp_path)
+    stale = cache.digest("racy.txt")
+    assert stale is not None
+    cache.save()
+    path.write_text("after!")  # same size; timestamps within the racy window of the save
+    _forge(tmp_path, "racy.txt", stale)
+    assert StatCache(tmp_path).digest("racy.txt") == digest_file(path) != stale
+
+
+def test_the_racy_check_trusts_files_older_than_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.txt"
+    path.write_text("content")
+    cache = StatCache(tmp_path)
+    cache.digest("old.txt")
+    _save_later(cache, monkeypatch)
+    _forge(tmp_path, "old.txt", "f" * 64)
+    assert StatCache(tmp_path).digest("old.txt") == "f" * 64  # the cached answer is used
+
+
+def test_a_corrupt_stat_cache_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("x")
+    cache_path = tmp_path / ".async" / "cache" / "stat-cache.json"
+    cache_path.parent.mkdir(parents=True)
+    cache_path.write_bytes(b"{not json")
+    assert StatCache(tmp_path).digest("a.txt") == digest_file(tmp_path / "a.txt")
