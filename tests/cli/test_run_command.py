@@ -172,16 +172,41 @@ def test_gc_keeps_the_newest_runs_and_prunes_old_cache_entries(tmp_path: Path) -
     for _ in range(3):
         assert run_cli(["run", "ok"], project).code == 0
     newest = run_ids(project)[-1]
-    old_entry = project / ".async" / "cache" / "tasks" / "old"
-    new_entry = project / ".async" / "cache" / "tasks" / "new"
-    old_entry.mkdir(parents=True)
-    new_entry.mkdir(parents=True)
+    tasks = project / ".async" / "cache" / "tasks"
+    (tasks / "blobs").mkdir(parents=True)
+    old_entry, new_entry = tasks / "old.entry", tasks / "new.entry"
+    orphan, temporary = tasks / "blobs" / ("0" * 64), tasks / ".tmp-half-written"
+    for path in (old_entry, new_entry, orphan, temporary):
+        path.write_bytes(b"x")
     ten_days_ago = time.time() - 10 * 86_400
     os.utime(old_entry, (ten_days_ago, ten_days_ago))
+    baselines = project / ".async" / "cache" / "baselines"
+    baselines.mkdir(parents=True)
+    (baselines / "gone.json").write_text(json.dumps({"key": "old", "ref": "file:local"}))
+    (baselines / "kept.json").write_text(json.dumps({"key": "new", "ref": "file:local"}))
     result = run_cli(["gc", "--keep", "1", "--cache-days", "7", "--format", "json"], project)
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["removedRuns"]) == 2
     assert report["removedCacheEntries"] == ["old"]
+    assert report["removedBaselines"] == ["gone"]
     assert run_ids(project) == [newest]
     assert new_entry.exists() and not old_entry.exists()
+    assert not orphan.exists() and not temporary.exists()
+    assert (baselines / "kept.json").exists()
+
+
+def test_cache_clear_removes_entries_and_baselines(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "pipeline.py").write_text(
+        (project / "pipeline.py")
+        .read_text()
+        .replace('sh("echo from-a")', 'sh("echo from-a"), cache=True')
+    )
+    assert run_cli(["run", "ok"], project).code == 0
+    assert (project / ".async" / "cache" / "baselines" / "a.json").exists()
+    result = run_cli(["cache", "clear"], project)
+    assert result.code == 0, result.stderr
+    assert not (project / ".async" / "cache").exists()
+    record = json.loads(run_cli(["run", "ok", "--format", "json"], project).stdout)
+    assert record["tasks"][0]["cacheHit"] is False

@@ -10,6 +10,7 @@ from async_pipeline.cli import EXIT_OK, Output
 from async_pipeline.cli import _text as text
 from async_pipeline.core.loader import load_pipeline
 from async_pipeline.core.model import Pipeline
+from async_pipeline.errors import PipelineError
 from async_pipeline.query import _data
 
 
@@ -60,19 +61,52 @@ def _run(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     return run.run(args, _load(args, cwd), cwd, out)
 
 
+def _file_stores(args: argparse.Namespace, cwd: Path) -> tuple[Path, dict[str, Path] | None]:
+    """The project root and its file stores, from the pipeline when it loads."""
+    from async_pipeline.core.cache import FileCache
+
+    try:
+        pipeline = _load(args, cwd)
+    except PipelineError:
+        return cwd, None
+    root = Path(pipeline.config_path).parent if pipeline.config_path else cwd
+    stores = {
+        name: root / store.root
+        for name, store in pipeline.cache.all_stores().items()
+        if isinstance(store, FileCache)
+    }
+    return root, stores
+
+
 def _gc(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     import os
 
     from async_pipeline.runner.housekeeping import collect_garbage
 
-    report = collect_garbage(cwd, keep=args.keep, cache_days=args.cache_days, env=os.environ)
+    root, stores = _file_stores(args, cwd)
+    report = collect_garbage(
+        root, keep=args.keep, cache_days=args.cache_days, env=os.environ, file_stores=stores
+    )
     if args.format == "json":
         out.json(report)
     else:
         out.text(
-            f"removed {len(report['removedRuns'])} run record(s) and "
-            f"{len(report['removedCacheEntries'])} cache entr(ies)"
+            f"removed {len(report['removedRuns'])} run record(s), "
+            f"{len(report['removedCacheEntries'])} cache entr(ies) and "
+            f"{len(report['removedBaselines'])} baseline(s)"
         )
+    return EXIT_OK
+
+
+def _cache(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    from async_pipeline.runner.housekeeping import clear_cache
+
+    root, stores = _file_stores(args, cwd)
+    report = clear_cache(root, store_dirs=(stores or {}).values())
+    if args.format == "json":
+        out.json(report)
+    else:
+        out.text("cleared " + (", ".join(report["removed"]) or "nothing (no cache yet)"))
     return EXIT_OK
 
 
@@ -84,6 +118,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "run": _run,
     "run-task": _run,
     "gc": _gc,
+    "cache": _cache,
 }
 
 

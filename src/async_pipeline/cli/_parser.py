@@ -118,6 +118,16 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         help="remove cache entries unused for N days",
     )
     _format(gc, ("text", "json"), "text")
+
+    cache = commands.add_parser("cache", parents=[common], help="manage the local task cache")
+    cache_commands = cache.add_subparsers(
+        dest="cache_command", metavar="ACTION", parser_class=_Parser
+    )
+    cache_commands.required = True
+    clear = cache_commands.add_parser(
+        "clear", parents=[common], help="remove every local cache entry and baseline"
+    )
+    _format(clear, ("text", "json"), "text")
     return parser
 
 

@@ -12,15 +12,14 @@ import anyio
 
 from async_pipeline.cli import EXIT_EPIPE, EXIT_FAILED, EXIT_OK, EXIT_SIGINT, Output
 from async_pipeline.errors import PipelineError
-from async_pipeline.runner.api import StopReason, arun_job
+from async_pipeline.runner.api import StopReason, execute_job
 from async_pipeline.runner.records import RUNS_DIR
 
 if TYPE_CHECKING:
     import argparse
 
     from async_pipeline.core.model import Pipeline
-    from async_pipeline.runner.models import ExecutionRecord
-    from async_pipeline.runner.records import TaskResult
+    from async_pipeline.runner.records import RunRecord, TaskResult
 
 EXIT_SIGTERM = 143
 _EXIT_FOR = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM, "EPIPE": EXIT_EPIPE}
@@ -168,7 +167,7 @@ def run(args: argparse.Namespace, pipeline: Pipeline, cwd: Path, out: Output) ->
             group.start_soon(_signals, cancel)
             state["reporter"] = reporter
             try:
-                state["record"] = await arun_job(
+                state["record"] = await execute_job(
                     pipeline,
                     id=args.job if args.command == "run" else "",
                     task=args.task if args.command == "run-task" else None,
@@ -197,9 +196,9 @@ def run(args: argparse.Namespace, pipeline: Pipeline, cwd: Path, out: Output) ->
                 err=True,
             )
         return _EXIT_FOR.get(stop.reason, EXIT_FAILED)
-    record: ExecutionRecord = state["record"]
+    record: RunRecord = state["record"]
     if as_json:
-        out.json(record.model_dump(mode="json", by_alias=True))
+        out.json(record.to_json())
     else:
         _summary(out, record, cwd)
     return EXIT_OK if record.status == "passed" else EXIT_FAILED
@@ -240,7 +239,7 @@ def _safe(out: Output, text: str, *, err: bool = False) -> None:
         pass
 
 
-def _summary(out: Output, record: ExecutionRecord, cwd: Path) -> None:
+def _summary(out: Output, record: RunRecord, cwd: Path) -> None:
     counts: dict[str, int] = {}
     for task in record.tasks:
         counts[task.status] = counts.get(task.status, 0) + 1
@@ -254,7 +253,7 @@ def _summary(out: Output, record: ExecutionRecord, cwd: Path) -> None:
         if task.status != "failed":
             continue
         lines.append("")
-        lines.append(f"{task.id}: {task.error.message if task.error else 'failed'}")
+        lines.append(f"{task.id}: {task.error['message'] if task.error else 'failed'}")
         for stream in ("stdout", "stderr"):
             tail = _tail(run_dir / "logs" / f"{task.id}.{stream}.log")
             if tail:

@@ -96,7 +96,7 @@ def plan_job(
     return plans, ResolvedEnv(shared.values, secrets)
 
 
-async def arun_job(
+async def execute_job(
     pipeline: Pipeline,
     *,
     id: str,
@@ -114,14 +114,8 @@ async def arun_job(
     reporter: Reporter | None = None,
     stop: StopReason | None = None,
     task: str | None = None,
-) -> ExecutionRecord:
-    """Run job ``id`` (or, with ``task=``, one task and its dependencies); return its record.
-
-    ``cwd`` defaults to the process's working directory and ``env`` to its environment;
-    pass your own to test without touching global state.
-    """
-    from async_pipeline.runner.models import ExecutionRecord
-
+) -> RunRecord:
+    """:func:`arun_job` returning the record as plain data (the CLI's path: no pydantic)."""
     if sandbox is not None or execution is not None or provider is not None:
         raise PipelineError(
             "ASYNC_PIPELINE_SANDBOX_UNAVAILABLE",
@@ -208,6 +202,19 @@ async def arun_job(
             prune_runs(root, keep_runs(source_env), protect=run_id)
     finally:
         lock.release()
+    return record
+
+
+async def arun_job(pipeline: Pipeline, *, id: str, **options: Any) -> ExecutionRecord:
+    """Run job ``id`` (or, with ``task=``, one task and its dependencies); return its record.
+
+    Options: ``mode``, ``concurrency``, ``force``, ``echo``, ``cwd`` (default: the process's
+    working directory), ``env`` (default: the process's environment; pass your own to test
+    without touching global state), ``commands``, ``executor``, ``reporter``, ``task``.
+    """
+    from async_pipeline.runner.models import ExecutionRecord
+
+    record = await execute_job(pipeline, id=id, **options)
     return ExecutionRecord.model_validate(record.to_json())
 
 

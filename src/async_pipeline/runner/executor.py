@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class HostExecutor:
         output: OutputSink,
     ) -> CommandResult:
         started = time.monotonic()
+        _prefer_pidfd_child_watcher()
         process = await anyio.open_process(
             [self.shell, "-c", command],
             cwd=cwd,
@@ -154,6 +156,39 @@ async def _pump(
         pass
     finally:
         done.set()
+
+
+_pidfd_usable: bool | None = None
+
+
+def _prefer_pidfd_child_watcher() -> None:
+    """On Python 3.11, asyncio waits for each child with a thread of its own; a pidfd watcher
+    waits in the event loop instead (3.12 chooses it by default). Starting one thread per
+    command measured ~0.5 ms a task here. Only the untouched default is replaced, and the
+    watcher follows whichever loop is running (each ``anyio.run`` makes a new one)."""
+    global _pidfd_usable
+    if sys.version_info >= (3, 12):
+        return
+    if _pidfd_usable is None:
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+            _pidfd_usable = True
+        except (AttributeError, OSError):
+            _pidfd_usable = False
+    if not _pidfd_usable:
+        return
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        policy = asyncio.get_event_loop_policy()
+        watcher = policy.get_child_watcher()
+        if type(watcher) is asyncio.ThreadedChildWatcher:
+            watcher = asyncio.PidfdChildWatcher()
+            policy.set_child_watcher(watcher)
+        if isinstance(watcher, asyncio.PidfdChildWatcher) and not watcher.is_active():
+            watcher.attach_loop(asyncio.get_running_loop())
 
 
 def _exit_code(returncode: int | None) -> int:

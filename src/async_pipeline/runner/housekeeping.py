@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX, referenced_blobs
 from async_pipeline.runner.lock import RunLock
 from async_pipeline.runner.records import new_run_id, prune_runs
 
@@ -23,7 +24,6 @@ CACHE_TASKS_DIR = CACHE_DIR / "tasks"
 BASELINES_DIR = CACHE_DIR / "baselines"
 DEFAULT_KEEP_RUNS = 50
 DAY_SECONDS = 86_400
-STALE_TEMPORARY_SECONDS = 3600
 
 
 def keep_runs(env: Mapping[str, str]) -> int:
@@ -77,34 +77,32 @@ def _shown(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def _entry_time(entry: Path) -> float | None:
-    for candidate in (entry / "result.json", entry):
-        try:
-            return candidate.stat().st_mtime
-        except OSError:
-            continue
-    return None
-
-
 def _prune_entries(directory: Path, days: int | None) -> list[str]:
-    """Entries unused for ``days`` (their last use touches result.json), and stale temporaries."""
+    """Entries unused for ``days`` (a hit touches its file), stale temporaries, orphan blobs."""
     if not directory.is_dir():
         return []
     now = time.time()
     removed: list[str] = []
-    for entry in sorted(directory.iterdir()):
-        used = _entry_time(entry)
-        if used is None:
+    for path in sorted(directory.iterdir()):
+        try:
+            used = path.stat().st_mtime
+        except OSError:
             continue
-        temporary = entry.name.startswith((".tmp-", ".del-"))
-        if temporary and now - used > STALE_TEMPORARY_SECONDS:
-            shutil.rmtree(entry, ignore_errors=True)
-        elif not temporary and days is not None and now - used > days * DAY_SECONDS:
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry.name)
+        if path.name.startswith(".tmp-"):
+            path.unlink(missing_ok=True)  # gc holds the run lock: no write is in flight
+        elif (
+            path.name.endswith(ENTRY_SUFFIX)
+            and days is not None
+            and now - used > days * DAY_SECONDS
+        ):
+            path.unlink(missing_ok=True)
+            removed.append(path.name[: -len(ENTRY_SUFFIX)])
+    blobs = directory / "blobs"
+    if blobs.is_dir():
+        named = referenced_blobs(directory)
+        for blob in blobs.iterdir():
+            if blob.name not in named:
+                blob.unlink(missing_ok=True)
     return removed
 
 
@@ -125,7 +123,7 @@ def _prune_baselines(root: Path, stores: Mapping[str, Path]) -> list[str]:
         directory = stores.get(ref.split(":", 1)[0]) if isinstance(ref, str) else None
         if directory is None:
             continue  # a memory or remote entry: nothing here to check it against
-        if not (directory / key).is_dir():
+        if not (directory / f"{key}{ENTRY_SUFFIX}").is_file():
             path.unlink(missing_ok=True)
             removed.append(path.stem)
     return removed

@@ -105,9 +105,16 @@ class TaskOutput:
     def stderr(self, chunk: bytes) -> None:
         self.err.feed(chunk)
 
-    def store(self, directory: Path, task_id: str) -> None:
-        """Write ``<task>.stdout.log`` and ``<task>.stderr.log`` (redacted tails)."""
-        directory.mkdir(parents=True, exist_ok=True)
+    def store(self, directory: Path, task_id: str) -> dict[str, list[bytes]]:
+        """Write ``<task>.stdout.log`` / ``<task>.stderr.log`` (redacted tails), skipping empty
+        streams: most tasks print nothing on one of them, and creating files is what costs.
+        Returns each stream's stored chunks."""
+        stored: dict[str, list[bytes]] = {}
         for name, capture in (("stdout", self.out), ("stderr", self.err)):
-            with open(directory / f"{task_id}.{name}.log", "wb") as handle:
-                handle.writelines(capture.finish())
+            chunks = capture.finish()
+            stored[name] = chunks
+            if any(chunks):
+                directory.mkdir(parents=True, exist_ok=True)
+                with open(directory / f"{task_id}.{name}.log", "wb") as handle:
+                    handle.writelines(chunks)
+        return stored

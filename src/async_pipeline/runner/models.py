@@ -29,10 +29,12 @@ class AttemptResult(_Model):
 
 
 class TaskLogs(_Model):
-    """Paths of the task's stored (redacted, tail-capped) logs, relative to the run directory."""
+    """Paths of the task's stored (redacted, tail-capped) logs, relative to the run directory.
 
-    stdout: str
-    stderr: str
+    None for a stream the task wrote nothing to (no file is created for it)."""
+
+    stdout: str | None
+    stderr: str | None
 
 
 class TaskResult(_Model):

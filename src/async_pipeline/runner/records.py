@@ -59,7 +59,7 @@ class TaskResult:
     error: dict[str, str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     attempt_results: list[dict[str, Any]] = field(default_factory=list)
-    logs: dict[str, str] | None = None
+    logs: dict[str, str | None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -169,10 +169,10 @@ class Scheduler:
             result.finished_at = now_iso()
             result.duration_ms = int((time.monotonic() - started) * 1000)
             result.metadata = self._json_safe(result.metadata)
-            output.store(self.logs_dir, task.id)
+            logs = output.store(self.logs_dir, task.id)
             result.logs = {
-                "stdout": f"logs/{task.id}.stdout.log",
-                "stderr": f"logs/{task.id}.stderr.log",
+                name: f"logs/{task.id}.{name}.log" if any(chunks) else None
+                for name, chunks in logs.items()
             }
         result.exit_code = outcome.exit_code
         result.error = None if outcome.error is None else self._redacted(outcome.error)
@@ -181,8 +181,8 @@ class Scheduler:
             self.cache.save(
                 prepared,
                 {"exitCode": 0, "durationMs": result.duration_ms, "metadata": result.metadata},
-                (self.logs_dir / f"{task.id}.stdout.log").read_bytes(),
-                (self.logs_dir / f"{task.id}.stderr.log").read_bytes(),
+                b"".join(logs["stdout"]),
+                b"".join(logs["stderr"]),
             )
         if self.reporter:
             self.reporter.task_finished(result)

@@ -47,30 +47,39 @@ def test_an_entry_round_trips_with_outputs_inputs_and_logs(tmp_path: Path) -> No
         entry.result,
     )
     assert store.read_output(loaded, loaded.outputs[0]) == b"built output\n"
-    layout = {p.name for p in (tmp_path / "cache" / entry.key).iterdir()}
-    assert layout == {
-        "result.json",
-        "outputs.json",
-        "inputs.json",
-        "stdout.log",
-        "stderr.log",
-        "files",
-    }
+    layout = sorted(
+        p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
+    )
+    assert layout == ["blobs", f"blobs/{entry.outputs[0].digest}", f"{entry.key}.entry"]
 
 
-@pytest.mark.parametrize("damaged", ["result.json", "outputs.json", "inputs.json", "stdout.log"])
-def test_a_damaged_or_missing_part_is_a_miss_and_the_entry_is_removed(
-    tmp_path: Path, damaged: str
-) -> None:
+def test_every_byte_of_an_entry_is_checked(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "cache")
     entry, files = _entry(tmp_path)
     store.put(entry, files)
-    part = tmp_path / "cache" / entry.key / damaged
-    part.write_bytes(part.read_bytes()[:-1] + b"#")
+    path = tmp_path / "cache" / f"{entry.key}.entry"
+    original = path.read_bytes()
+    for index in range(len(original)):
+        damaged = bytearray(original)
+        damaged[index] ^= 0x01
+        path.write_bytes(bytes(damaged))
+        assert store.get(entry.key) is None, index
+        assert not path.exists()
+    for cut in (0, 10, len(original) // 2, len(original) - 1):
+        path.write_bytes(original[:cut])
+        assert store.get(entry.key) is None
+    path.write_bytes(original + b"extra")
     assert store.get(entry.key) is None
-    assert not (tmp_path / "cache" / entry.key).exists()
+
+
+def test_a_missing_blob_is_a_miss(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path)
     store.put(entry, files)
-    (tmp_path / "cache" / entry.key / damaged).unlink()
+    (tmp_path / "cache" / "blobs" / entry.outputs[0].digest).unlink()
+    loaded = store.get(entry.key)
+    assert loaded is not None
+    assert store.read_output(loaded, loaded.outputs[0]) is None
     assert store.get(entry.key) is None
 
 
@@ -79,7 +88,7 @@ def test_a_thousand_random_bit_flips_in_outputs_are_all_detected(tmp_path: Path)
     payload = bytes(rng.randrange(256) for _ in range(4096))
     store = FileStore(tmp_path / "cache")
     entry, files = _entry(tmp_path, payload=payload)
-    blob = tmp_path / "cache" / entry.key / "files" / entry.outputs[0].digest
+    blob = tmp_path / "cache" / "blobs" / entry.outputs[0].digest
     for _ in range(1000):
         store.put(entry, files)
         loaded = store.get(entry.key)
@@ -96,7 +105,7 @@ def test_a_truncated_output_is_detected(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "cache")
     entry, files = _entry(tmp_path)
     store.put(entry, files)
-    blob = tmp_path / "cache" / entry.key / "files" / entry.outputs[0].digest
+    blob = tmp_path / "cache" / "blobs" / entry.outputs[0].digest
     blob.write_bytes(blob.read_bytes()[:3])
     loaded = store.get(entry.key)
     assert loaded is not None
@@ -142,7 +151,7 @@ CRASH = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+@pytest.mark.parametrize("crash_at", range(1, 8))
 def test_a_writer_killed_mid_write_never_leaves_a_served_entry(
     tmp_path: Path, crash_at: int
 ) -> None:
@@ -150,5 +159,8 @@ def test_a_writer_killed_mid_write_never_leaves_a_served_entry(
     assert done.returncode == -9
     store = FileStore(tmp_path / "cache")
     assert store.get("c" * 64) is None
-    leftovers = [p.name for p in (tmp_path / "cache").iterdir()]
-    assert leftovers and all(name.startswith(".tmp-") for name in leftovers)
+    assert not (tmp_path / "cache" / ("c" * 64 + ".entry")).exists()
+    leftovers = [p.name for p in (tmp_path / "cache").rglob(".tmp-*")]
+    assert len(leftovers) <= 1  # at most the file being written when the process died
+    for blob in (tmp_path / "cache" / "blobs").glob("[0-9a-f]*"):
+        assert digest_bytes(blob.read_bytes()) == blob.name  # published blobs are whole

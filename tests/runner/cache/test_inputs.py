@@ -67,12 +67,14 @@ def test_everything_excludes_git_async_node_modules_and_the_tasks_outputs(tmp_pa
     ]
 
 
-def _save_later(cache: StatCache, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Save as if well after the files were written (ctime cannot be set back in a test)."""
+def _hash_later(
+    cache: StatCache, names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Hash as if well after the files were written (ctime cannot be set back in a test)."""
     later = time.time_ns() + 10 * RACY_NS
     with monkeypatch.context() as patch:
         patch.setattr(inputs_module.time, "time_ns", lambda: later)
-        cache.save()
+        return cache.digests(names)
 
 
 def test_unchanged_files_are_not_read_again(
@@ -80,8 +82,8 @@ def test_unchanged_files_are_not_read_again(
 ) -> None:
     _tree(tmp_path, ["a.txt", "b.txt"])
     first = StatCache(tmp_path)
-    digests = first.digests(["a.txt", "b.txt"])
-    _save_later(first, monkeypatch)
+    digests = _hash_later(first, ["a.txt", "b.txt"], monkeypatch)
+    first.save()
     reads: list[Path] = []
     real = inputs_module.digest_file
     monkeypatch.setattr(inputs_module, "digest_file", lambda p: reads.append(p) or real(p))
@@ -97,11 +99,19 @@ def _forge(root: Path, name: str, stale_digest: str) -> None:
     cache_path = root / ".async" / "cache" / "stat-cache.json"
     data = orjson.loads(cache_path.read_bytes())
     st = (root / name).stat()
-    data["entries"][name] = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, stale_digest]
+    hashed_at = data["entries"][name][5]
+    data["entries"][name] = [
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+        st.st_ctime_ns,
+        stale_digest,
+        hashed_at,
+    ]
     cache_path.write_bytes(orjson.dumps(data))
 
 
-def test_a_file_changed_in_the_same_tick_as_the_stat_cache_is_rehashed(tmp_path: Path) -> None:
+def test_a_file_changed_in_the_same_tick_as_its_hashing_is_rehashed(tmp_path: Path) -> None:
     path = tmp_path / "racy.txt"
     path.write_text("before")
     cache = StatCache(tmp_path)
@@ -119,8 +129,8 @@ def test_the_racy_check_trusts_files_older_than_the_save(
     path = tmp_path / "old.txt"
     path.write_text("content")
     cache = StatCache(tmp_path)
-    cache.digest("old.txt")
-    _save_later(cache, monkeypatch)
+    _hash_later(cache, ["old.txt"], monkeypatch)
+    cache.save()
     _forge(tmp_path, "old.txt", "f" * 64)
     assert StatCache(tmp_path).digest("old.txt") == "f" * 64  # the cached answer is used
 

@@ -20,6 +20,7 @@ from async_pipeline import (
 )
 from async_pipeline.runner import run_job
 from async_pipeline.runner.cache.engine import BASELINES_DIR
+from async_pipeline.runner.cache.file_store import FileStore
 from async_pipeline.runner.records import RUNS_DIR
 from async_pipeline.testing import new_canary, scan_for_canary
 
@@ -202,9 +203,10 @@ def test_baselines_point_at_the_latest_passing_entry(tmp_path: Path) -> None:
     baseline = json.loads((root / BASELINES_DIR / "lib.json").read_text())
     assert baseline["key"] == record.tasks[0].cache_key
     assert baseline["ref"] == "file:local"
-    entry = root / ".async" / "cache" / "tasks" / baseline["key"]
+    entry = FileStore(root / ".async" / "cache" / "tasks").get(baseline["key"])
+    assert entry is not None
     expected = hashlib.sha256((root / "src" / "lib.txt").read_bytes()).hexdigest()
-    assert json.loads((entry / "inputs.json").read_text()) == {"src/lib.txt": expected}
+    assert entry.inputs == {"src/lib.txt": expected}
 
 
 def test_secrets_printed_by_a_task_never_reach_any_cache_file(tmp_path: Path) -> None:

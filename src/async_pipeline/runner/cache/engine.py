@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ class CacheEngine:
         self.warn = warn
         self.stat_cache = StatCache(root)
         self._stores: dict[str, CacheStore | None] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future[str | None]] = []
+        self._dead: set[int] = set()
         self._all_outputs = tuple(
             dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs)
         )
@@ -178,8 +182,12 @@ class CacheEngine:
             prepared.store.touch(entry.key)
         except StoreError:
             pass
-        self._baseline(prepared)
+        self._in_background(self._quiet_baseline, prepared)
         return entry
+
+    def _quiet_baseline(self, prepared: Prepared) -> str | None:
+        self._baseline(prepared)
+        return None
 
     def _restore(self, store: CacheStore, entry: Entry) -> bool:
         root = self.root.resolve()
@@ -213,9 +221,7 @@ class CacheEngine:
             return
         task = prepared.task
         current = self.stat_cache.digests(
-            Globs(task.resolved_inputs or DEFAULT_INPUTS).match(
-                Walker(self.root), minus=task.outputs
-            )
+            self._input_files(task, task.resolved_inputs or DEFAULT_INPUTS)
         )
         if current != prepared.inputs:
             self.warn(f"cache: inputs of {task.id} changed while it ran; its result is not stored")
@@ -245,15 +251,29 @@ class CacheEngine:
             stderr=stderr,
             extra=prepared.extra,
         )
+        self._in_background(self._publish, prepared, entry, files)
+
+    def _publish(self, prepared: Prepared, entry: Entry, files: Mapping[str, Path]) -> str | None:
+        """(Writer thread.) Store the entry, then point the baseline at it."""
+        store = prepared.store
+        if store is None or id(store) in self._dead:
+            return None
         try:
-            prepared.store.put(entry, files)
+            store.put(entry, files)
         except EntryTooLargeError as exc:
-            self.warn(f"cache: {task.id} not stored: {exc}")
-            return
+            return f"cache: {prepared.task.id} not stored: {exc}"
         except StoreError as exc:
-            self._drop(prepared.store, exc)
-            return
+            self._dead.add(id(store))
+            return f"cache store {store.kind!r} unavailable ({exc}); running without it"
         self._baseline(prepared)
+        return None
+
+    def _in_background(self, work: Callable[..., str | None], *args: Any) -> None:
+        """Cache writes leave the event loop's thread: no task waits on them, and on a
+        filesystem where creating files is slow they overlap with the tasks' own work."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="async-pipeline-cache")
+        self._pending.append(self._writer.submit(work, *args))
 
     def _baseline(self, prepared: Prepared) -> None:
         """Point the task's baseline at this entry (rewritten only when it changes)."""
@@ -276,6 +296,18 @@ class CacheEngine:
         )
 
     def finish(self) -> None:
+        """Wait for background writes, report what they could not do, save the stat cache."""
+        for future in self._pending:
+            try:
+                message = future.result()
+            except OSError as exc:
+                message = f"cache: a write failed: {exc}"
+            if message:
+                self.warn(self.redactor.redact_text(message))
+        self._pending.clear()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         try:
             self.stat_cache.save()
         except OSError as exc:

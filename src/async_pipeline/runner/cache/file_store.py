@@ -1,18 +1,23 @@
-"""The file store: entries under ``.async/cache/tasks/<key>/``, published by renaming a directory.
+"""The file store: one file per entry, output contents shared as content-addressed blobs.
 
-An entry directory holds ``result.json`` (the manifest, with the digests of everything
-else), ``outputs.json``, ``inputs.json`` (the per-file digest manifest of the inputs that
-produced it), the redacted ``stdout.log``/``stderr.log``, and ``files/<sha256>`` copies of
-the outputs. It is built in a temporary directory and renamed into place, so a reader
-sees a whole entry or none; a reader verifies every digest, so a damaged entry is a miss
-and is removed.
+``.async/cache/tasks/<key>.entry`` holds a digest of the rest of the file, the entry's
+manifest (its result and the digests of everything else), then its sections:
+``outputs.json``, ``inputs.json`` (the per-file digest manifest of the inputs that produced
+it) and the redacted ``stdout.log`` and ``stderr.log``. Output contents live in
+``.async/cache/tasks/blobs/<sha256>``, written once however many entries share them. Every
+file is written under a temporary name and renamed into place, blobs before the entry that
+names them, so a reader sees a whole entry or none; every read is verified against its
+digest, so a damaged entry is a miss and is removed.
+
+One file per entry rather than a directory of files: publishing a directory (mkdir, files,
+rename) measured about 15 times slower than one file on this project's CI filesystem, and a
+cold run publishes an entry per task (see adr/0002-file-store-layout.md).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,44 +33,43 @@ from async_pipeline.runner.cache.store import (
     digest_bytes,
 )
 
-__all__ = ["FileStore", "crash_hook"]
+__all__ = ["ENTRY_SUFFIX", "MAGIC", "FileStore", "crash_hook", "referenced_blobs"]
 
-# Tests set this to a callable invoked mid-write (between files), to kill the process there.
+MAGIC = b"async-pipeline cache entry\n"
+ENTRY_SUFFIX = ".entry"
+SECTIONS = ("outputs.json", "inputs.json", "stdout.log", "stderr.log")
+
+# Tests set this to a callable invoked between the files of a write, to kill the process there.
 crash_hook: Any = None
 
 
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+def _crash_point() -> None:
+    if crash_hook is not None:
+        crash_hook()
 
 
 class FileStore:
-    """Entries as directories under ``directory``; entries older than ``ttl_ms`` are misses."""
+    """Entries under ``directory``; entries older than ``ttl_ms`` are misses."""
 
     kind = "file"
 
     def __init__(self, directory: Path, ttl_ms: int | None = None) -> None:
         self.directory = directory
+        self.blobs = directory / "blobs"
         self.ttl_ms = ttl_ms
 
-    def _entry_dir(self, key: str) -> Path:
-        return self.directory / key
+    def entry_path(self, key: str) -> Path:
+        return self.directory / f"{key}{ENTRY_SUFFIX}"
 
     def get(self, key: str) -> Entry | None:
-        folder = self._entry_dir(key)
         try:
-            manifest = orjson.loads((folder / "result.json").read_bytes())
-            outputs_raw = (folder / "outputs.json").read_bytes()
-            inputs_raw = (folder / "inputs.json").read_bytes()
-            stdout = (folder / "stdout.log").read_bytes()
-            stderr = (folder / "stderr.log").read_bytes()
+            raw = self.entry_path(key).read_bytes()
         except FileNotFoundError:
-            if folder.exists():
-                self.delete(key)
             return None
-        except (OSError, orjson.JSONDecodeError):
+        except OSError:
             self.delete(key)
             return None
-        entry = _verified(key, manifest, outputs_raw, inputs_raw, stdout, stderr)
+        entry = _decode(key, raw)
         if entry is None:
             self.delete(key)
             return None
@@ -75,100 +79,114 @@ class FileStore:
         return entry
 
     def read_output(self, entry: Entry, output: OutputFile) -> bytes | None:
+        blob = self.blobs / output.digest
         try:
-            data = (self._entry_dir(entry.key) / "files" / output.digest).read_bytes()
+            data = blob.read_bytes()
         except OSError:
             data = None
         if data is None or len(data) != output.size or digest_bytes(data) != output.digest:
+            blob.unlink(missing_ok=True)  # wrong for every entry that names it
             self.delete(entry.key)
             return None
         return data
 
     def put(self, entry: Entry, files: Mapping[str, Path]) -> None:
-        final = self._entry_dir(entry.key)
-        if final.exists():
-            return
-        temporary = self.directory / f".tmp-{entry.key[:16]}-{secrets.token_hex(6)}"
         try:
-            (temporary / "files").mkdir(parents=True)
+            self.blobs.mkdir(parents=True, exist_ok=True)
             for output in entry.outputs:
-                target = temporary / "files" / output.digest
-                if not target.exists():
-                    shutil.copyfile(files[output.path], target)
-                    if crash_hook is not None:
-                        crash_hook()
-            outputs_raw = _dump(entry.manifest()["outputs"])
-            inputs_raw = _dump(dict(entry.inputs))
-            (temporary / "outputs.json").write_bytes(outputs_raw)
-            (temporary / "inputs.json").write_bytes(inputs_raw)
-            (temporary / "stdout.log").write_bytes(entry.stdout)
-            (temporary / "stderr.log").write_bytes(entry.stderr)
-            manifest = {
-                **entry.manifest(),
-                "outputsDigest": digest_bytes(outputs_raw),
-                "inputsDigest": digest_bytes(inputs_raw),
-            }
-            (temporary / "result.json").write_bytes(_dump(manifest))
-            if crash_hook is not None:
-                crash_hook()
-            try:
-                os.rename(temporary, final)
-            except OSError:
-                if not final.exists():
-                    raise
+                blob = self.blobs / output.digest
+                if not blob.exists():
+                    _publish(blob, Path(files[output.path]).read_bytes())
+                    _crash_point()
+            _publish(self.entry_path(entry.key), _encode(entry))
         except OSError as exc:
             raise StoreError(f"cannot write cache entry {entry.key[:12]}: {exc}") from exc
-        finally:
-            if temporary.exists():
-                shutil.rmtree(temporary, ignore_errors=True)
 
     def delete(self, key: str) -> None:
-        folder = self._entry_dir(key)
-        if not folder.exists():
-            return
-        # Rename first so a concurrent reader never sees a half-deleted entry as whole.
-        doomed = self.directory / f".del-{key[:16]}-{secrets.token_hex(6)}"
-        try:
-            os.rename(folder, doomed)
-        except OSError:
-            return
-        shutil.rmtree(doomed, ignore_errors=True)
+        self.entry_path(key).unlink(missing_ok=True)
 
     def touch(self, key: str) -> None:
         try:
-            os.utime(self._entry_dir(key) / "result.json")
+            os.utime(self.entry_path(key))
         except OSError:
             pass
 
 
-def _verified(
-    key: str,
-    manifest: Any,
-    outputs_raw: bytes,
-    inputs_raw: bytes,
-    stdout: bytes,
-    stderr: bytes,
-) -> Entry | None:
-    """The entry if every recorded digest matches, else None."""
+def _publish(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".tmp-{path.name[:24]}-{secrets.token_hex(6)}")
+    try:
+        with open(temporary, "wb") as handle:
+            half = len(data) // 2
+            handle.write(data[:half])
+            _crash_point()
+            handle.write(data[half:])
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink(missing_ok=True)
+
+
+def _encode(entry: Entry) -> bytes:
+    sections = {
+        "outputs.json": orjson.dumps(entry.manifest()["outputs"]),
+        "inputs.json": orjson.dumps(dict(entry.inputs), option=orjson.OPT_SORT_KEYS),
+        "stdout.log": entry.stdout,
+        "stderr.log": entry.stderr,
+    }
+    layout: dict[str, list[Any]] = {}
+    offset = 0
+    for name in SECTIONS:
+        layout[name] = [offset, len(sections[name]), digest_bytes(sections[name])]
+        offset += len(sections[name])
+    manifest = {**entry.manifest(), "sections": layout}
+    rest = orjson.dumps(manifest) + b"\n" + b"".join(sections[n] for n in SECTIONS)
+    return MAGIC + digest_bytes(rest).encode() + b"\n" + rest
+
+
+def _decode(key: str, raw: bytes) -> Entry | None:
+    """The entry if the file is whole and every digest matches, else None."""
+    if not raw.startswith(MAGIC):
+        return None
+    start = len(MAGIC) + 65  # the digest of everything after it, and a newline
+    if (
+        raw[start - 1 : start] != b"\n"
+        or raw[len(MAGIC) : start - 1] != digest_bytes(raw[start:]).encode()
+    ):
+        return None
+    raw = raw[start:]
+    header_end = raw.find(b"\n")
+    if header_end < 0:
+        return None
+    try:
+        manifest = orjson.loads(raw[:header_end])
+    except orjson.JSONDecodeError:
+        return None
     if not isinstance(manifest, dict) or manifest.get("format") != ENTRY_FORMAT:
         return None
     if manifest.get("key") != key:
         return None
-    logs = manifest.get("logs")
-    if (
-        manifest.get("outputsDigest") != digest_bytes(outputs_raw)
-        or manifest.get("inputsDigest") != digest_bytes(inputs_raw)
-        or not isinstance(logs, dict)
-        or logs.get("stdout") != digest_bytes(stdout)
-        or logs.get("stderr") != digest_bytes(stderr)
-    ):
-        return None
+    body = raw[header_end + 1 :]
+    sections: dict[str, bytes] = {}
     try:
+        layout = manifest["sections"]
+        for name in SECTIONS:
+            offset, length, digest = layout[name]
+            data = body[offset : offset + length]
+            if len(data) != length or digest_bytes(data) != digest:
+                return None
+            sections[name] = data
+        if offset + length != len(body):
+            return None
+        logs = manifest["logs"]
+        if logs["stdout"] != digest_bytes(sections["stdout.log"]) or logs["stderr"] != digest_bytes(
+            sections["stderr.log"]
+        ):
+            return None
         outputs = tuple(
             OutputFile(str(o["path"]), str(o["digest"]), int(o["size"]), int(o["mode"]))
-            for o in orjson.loads(outputs_raw)
+            for o in orjson.loads(sections["outputs.json"])
         )
-        inputs = orjson.loads(inputs_raw)
+        inputs = orjson.loads(sections["inputs.json"])
         if not isinstance(inputs, dict):
             return None
         return Entry(
@@ -178,9 +196,22 @@ def _verified(
             result=dict(manifest.get("result") or {}),
             outputs=outputs,
             inputs={str(k): str(v) for k, v in inputs.items()},
-            stdout=stdout,
-            stderr=stderr,
+            stdout=sections["stdout.log"],
+            stderr=sections["stderr.log"],
             extra=dict(manifest.get("extra") or {}),
         )
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
         return None
+
+
+def referenced_blobs(directory: Path) -> set[str]:
+    """Digests named by the entries in ``directory`` (unreadable entries name none)."""
+    named: set[str] = set()
+    for path in directory.glob(f"*{ENTRY_SUFFIX}"):
+        try:
+            entry = _decode(path.name[: -len(ENTRY_SUFFIX)], path.read_bytes())
+        except OSError:
+            continue
+        if entry is not None:
+            named.update(o.digest for o in entry.outputs)
+    return named

@@ -4,10 +4,11 @@ Globs are relative to the project root: ``*`` and ``?`` stay within a path segme
 spans any number of segments, a leading ``!`` excludes, and a pattern naming a directory
 means everything under it. ``.git/``, ``.async/`` and ``node_modules/`` are never inputs.
 
-Digests come from a persisted stat cache (size, mtime_ns, inode, ctime_ns -> sha256), so an
-unchanged file is not read again. A file whose timestamps fall within ``RACY_NS`` of the
-moment the stat cache was saved is rehashed: it could have changed within the same
-timestamp tick without its stat changing. One thread measured fastest here: a thread pool
+Digests come from a persisted stat cache (size, mtime_ns, inode, ctime_ns -> sha256, and
+when it was hashed), so an unchanged file is not read again. An entry is trusted only if the
+file's timestamps are older than the moment it was hashed by at least ``RACY_NS``: a file
+modified within the same timestamp tick as its hashing could change without its stat
+changing, so it is hashed again. One thread measured fastest here: a thread pool
 over many small files was several times slower than reading them in turn.
 """
 
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -31,7 +33,7 @@ __all__ = ["IGNORED_DIRS", "RACY_NS", "Globs", "StatCache", "Walker", "digest_fi
 IGNORED_DIRS = frozenset({".git", ".async", "node_modules"})
 RACY_NS = 2_000_000_000
 STAT_CACHE_FILE = Path(".async") / "cache" / "stat-cache.json"
-_STAT_FORMAT = 1
+_STAT_FORMAT = 2
 
 
 def digest_file(path: Path) -> str:
@@ -161,13 +163,12 @@ def _filter(pattern: str, paths: list[str]) -> list[str]:
 
 
 class StatCache:
-    """Persisted (size, mtime_ns, inode, ctime_ns) -> sha256 for project files."""
+    """Persisted (size, mtime_ns, inode, ctime_ns) -> (sha256, hashed_at_ns) for project files."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / STAT_CACHE_FILE
-        self._entries: dict[str, list[object]] = {}
-        self._trusted_before = 0
+        self._entries: dict[str, list[Any]] = {}
         self._dirty = False
         self._load()
 
@@ -178,10 +179,8 @@ class StatCache:
             return
         if isinstance(data, dict) and data.get("format") == _STAT_FORMAT:
             entries = data.get("entries")
-            saved = data.get("savedAtNs")
-            if isinstance(entries, dict) and isinstance(saved, int):
+            if isinstance(entries, dict):
                 self._entries = entries
-                self._trusted_before = saved - RACY_NS
 
     def digest(self, relative: str) -> str | None:
         """The file's sha256, from the cache when its stat is unchanged and not racy."""
@@ -196,15 +195,17 @@ class StatCache:
         signature = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
         if (
             known is not None
+            and len(known) == 6
             and known[:4] == signature
-            and max(st.st_mtime_ns, st.st_ctime_ns) < self._trusted_before
+            and max(st.st_mtime_ns, st.st_ctime_ns) < known[5] - RACY_NS
         ):
             return str(known[4])
+        hashed_at = time.time_ns()
         try:
             value = digest_file(path)
         except OSError:
             return None
-        self._entries[relative] = [*signature, value]
+        self._entries[relative] = [*signature, value, hashed_at]
         self._dirty = True
         return value
 
@@ -219,8 +220,6 @@ class StatCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        saved = time.time_ns()
-        data = {"format": _STAT_FORMAT, "savedAtNs": saved, "entries": self._entries}
+        data = {"format": _STAT_FORMAT, "entries": self._entries}
         atomic_write_bytes(self.path, orjson.dumps(data), durable=False)
-        self._trusted_before = saved - RACY_NS
         self._dirty = False
