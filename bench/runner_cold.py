@@ -7,7 +7,9 @@ Run on demand (one to two minutes on 2 cores)::
 
 It generates a trivial monorepo with ``bench/monorepo.py``'s ``trivial`` mode: 1,000
 packages in a seeded dependency DAG, each task ``cd packages/pNNNN && echo pNNNN >
-stamp.txt``. Then, alternating over several rounds after one warm-up of each, it times:
+stamp.txt``, with caching off unless ``--cache`` is given: this measures the runner (plan,
+spawn, logs, records), not the task cache. Then, alternating over several rounds after one
+warm-up of each, it times:
 
 - ours: a cold ``async-pipeline run build --concurrency 2``, the whole process (start-up,
   loading ``pipeline.py``, planning, running, records and logs). Cold means ``.async/`` is
@@ -139,12 +141,23 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="generate the workspace here and keep it")
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="keep cache=True on the tasks (default: off, to time the runner alone; "
+        "the cache's own benchmark is bench/cache_vs_peers.py)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runner-cold-") as tmp:
         root = args.keep or Path(tmp) / "workspace"
         where = str(args.keep) if args.keep else "a temporary directory"
         repo = monorepo.plan(args.packages, 1, 64, args.seed, trivial=True)
         monorepo.write(repo, root)
+        if not args.cache:
+            pipeline_file = root / "pipeline.py"
+            pipeline_file.write_text(
+                pipeline_file.read_text().replace("cache=True", "cache=False"), encoding="utf-8"
+            )
         floor_script = Path(tmp) / "floor.py"
         floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
         jobs = str(args.concurrency)

@@ -82,6 +82,8 @@ class Scheduler:
         echo: bool,
         cache: CacheEngine | None = None,
     ) -> None:
+        # Keys are needed only by cached tasks and the tasks they depend on (whose keys
+        # feed theirs); computing them for the rest would hash inputs for nothing.
         self.pipeline = pipeline
         self.plans = plans
         self.results = results
@@ -95,6 +97,7 @@ class Scheduler:
         self.reporter = reporter
         self.echo = echo
         self.cache = cache
+        self.keyed = _keyed(plans)
         self.failed = False
 
     async def execute(self) -> None:
@@ -147,7 +150,7 @@ class Scheduler:
         prepared: Prepared | None = None
         outcome = _Outcome()
         try:
-            if self.cache is not None:
+            if self.cache is not None and task.id in self.keyed:
                 prepared = self._prepare(plan)
                 result.cache_key = prepared.key
                 entry = self.cache.lookup(prepared)
@@ -379,6 +382,18 @@ class Scheduler:
                 },
             )
         return _Outcome(0)
+
+
+def _keyed(plans: Mapping[str, TaskPlan]) -> set[str]:
+    """Cached tasks and everything they depend on."""
+    keyed: set[str] = set()
+    stack = [t for t, plan in plans.items() if plan.task.cache is not None]
+    while stack:
+        task_id = stack.pop()
+        if task_id not in keyed:
+            keyed.add(task_id)
+            stack.extend(plans[task_id].deps)
+    return keyed
 
 
 async def _call(fn: Callable[..., Any], ctx: StepContext, remaining: float | None) -> Any:
