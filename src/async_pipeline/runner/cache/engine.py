@@ -76,6 +76,9 @@ class CacheEngine:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future[str | None]] = []
         self._dead: set[int] = set()
+        self._real_root = os.path.realpath(root)
+        # Directories are checked once per run; a restore never creates symlinks.
+        self._inside_cache: dict[str, bool] = {}
         self._all_outputs = tuple(
             dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs)
         )
@@ -155,6 +158,16 @@ class CacheEngine:
         store = self._store(ref) if ref is not None else None
         return Prepared(task, key, ref, store, files, inputs)
 
+    def _inside(self, directory: Path) -> bool:
+        """Whether a directory (as it resolves now, symlinks followed) is in the project."""
+        key = os.fspath(directory)
+        if key not in self._inside_cache:
+            resolved = os.path.realpath(key)
+            self._inside_cache[key] = resolved == self._real_root or resolved.startswith(
+                self._real_root + os.sep
+            )
+        return self._inside_cache[key]
+
     def _input_files(self, task: Task, patterns: tuple[str, ...]) -> list[str]:
         """Files matching the task's inputs, less its outputs. A task that declares no inputs
         gets every project file less what any task declares as output: products of the
@@ -190,15 +203,13 @@ class CacheEngine:
         return None
 
     def _restore(self, store: CacheStore, entry: Entry) -> bool:
-        root = self.root.resolve()
         for output in entry.outputs:
             destination = self.root / output.path
-            if not _inside(destination.parent, root):
+            if not self._inside(destination.parent):
                 self.warn(f"cache: not restoring {output.path}: it would leave the project")
                 return False
             if (
-                destination.is_file()
-                and not destination.is_symlink()
+                not os.path.islink(destination)
                 and self.stat_cache.digest(output.path) == output.digest
             ):
                 continue
@@ -312,14 +323,6 @@ class CacheEngine:
             self.stat_cache.save()
         except OSError as exc:
             self.warn(f"cache: could not save the file stat cache: {exc}")
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-    except (ValueError, OSError):
-        return False
-    return True
 
 
 def _replace_file(destination: Path, data: bytes, mode: int) -> None:

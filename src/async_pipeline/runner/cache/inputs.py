@@ -87,6 +87,7 @@ class Walker:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.root_str = os.fspath(root)
         self._files: dict[str, list[str]] = {}
 
     def files_under(self, base: str) -> list[str]:
@@ -94,8 +95,8 @@ class Walker:
         if base in self._files:
             return self._files[base]
         found: list[str] = []
-        start = self.root / base if base else self.root
-        stack = [(start, base)]
+        root = self.root_str
+        stack = [(f"{root}/{base}" if base else root, base)]
         while stack:
             directory, relative = stack.pop()
             try:
@@ -107,7 +108,7 @@ class Walker:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         if entry.name not in IGNORED_DIRS:
-                            stack.append((Path(entry.path), name))
+                            stack.append((entry.path, name))
                     elif entry.is_file():
                         found.append(name)
                 except OSError:
@@ -144,8 +145,7 @@ class Globs:
 def _expand(pattern: str, walker: Walker) -> list[str]:
     base, regex = _compile(pattern)
     if regex is None:
-        target = walker.root / base
-        if target.is_file():
+        if os.path.isfile(f"{walker.root_str}/{base}"):
             return [base]
         if base.split("/")[0] in IGNORED_DIRS:
             return []
@@ -167,6 +167,7 @@ class StatCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = os.fspath(root)
         self.path = root / STAT_CACHE_FILE
         self._entries: dict[str, list[Any]] = {}
         self._dirty = False
@@ -184,9 +185,9 @@ class StatCache:
 
     def digest(self, relative: str) -> str | None:
         """The file's sha256, from the cache when its stat is unchanged and not racy."""
-        path = self.root / relative
+        path = f"{self._root}/{relative}"  # plain strings: pathlib costs more than the stat
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             return None
         if not stat_module.S_ISREG(st.st_mode):
@@ -202,7 +203,7 @@ class StatCache:
             return str(known[4])
         hashed_at = time.time_ns()
         try:
-            value = digest_file(path)
+            value = digest_file(Path(path))
         except OSError:
             return None
         self._entries[relative] = [*signature, value, hashed_at]
