@@ -257,3 +257,17 @@ def test_a_task_printing_a_gibibyte_stays_within_the_memory_cap(tmp_path: Path) 
     assert growth_mib < 8 + 4, growth_mib  # the 8 MiB cap plus a small constant
     log = work / RUNS_DIR / run_ids(work)[0] / "logs" / "big.stdout.log"
     assert log.stat().st_size == 8 * 2**20 + len(TRUNCATION_MARKER)
+
+
+def test_a_secret_too_short_to_mask_is_warned_about_without_its_value(tmp_path: Path) -> None:
+    pipeline = define_pipeline(
+        name="p",
+        env={"PIN": env.secret("SHORT_PIN")},
+        tasks={"a": task(sh("true"))},
+        jobs={"j": job(target="a")},
+    )
+    record = run_job(pipeline, id="j", cwd=tmp_path, env={**BASE_ENV, "SHORT_PIN": "q7z"})
+    assert record.status == "passed"
+    assert len(record.warnings) == 1
+    assert "PIN" in record.warnings[0] and "not masked" in record.warnings[0]
+    assert "q7z" not in record.model_dump_json()

@@ -78,12 +78,13 @@ def plan_job(
     job = pipeline.jobs.get(job_id)
     if job is not None:
         shared = shared.overlay(resolve_declared(job.env, env, f"jobs.{job_id}.env"))
-    secrets = set(shared.secrets)
+    secrets = dict(shared.secrets)
     plans: dict[str, TaskPlan] = {}
     for task_id in order:
         task = pipeline.tasks[task_id]
         own = resolve_declared(task.env, env, f"tasks.{task_id}.env")
-        secrets |= own.secrets
+        for key, value in own.secrets.items():
+            secrets[f"{task_id}:{key}" if key in secrets and secrets[key] != value else key] = value
         declared = shared.overlay(own)
         plans[task_id] = TaskPlan(
             task=task,
@@ -91,7 +92,7 @@ def plan_job(
             cwd=root,
             deps={d for d in task.depends_on if d in pipeline.tasks},
             declared_env=declared.values,
-            secret_keys={k for k, v in declared.values.items() if v in declared.secrets},
+            secret_keys=set(declared.secrets),
         )
     return plans, ResolvedEnv(shared.values, secrets)
 
@@ -155,8 +156,9 @@ async def execute_job(
         tasks=list(results.values()),
     )
     record.warnings.extend(
-        f"a secret value shorter than {MIN_SECRET_LENGTH} characters is not masked in output"
-        for _ in redactor.skipped
+        f"secret {skipped.name} is shorter than {MIN_SECRET_LENGTH} characters and is not "
+        "masked in output"
+        for skipped in redactor.skipped
     )
 
     def warn(message: str) -> None:

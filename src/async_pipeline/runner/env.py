@@ -20,13 +20,13 @@ __all__ = ["ResolvedEnv", "resolve_declared"]
 
 @dataclass
 class ResolvedEnv:
-    """Declared keys resolved to strings, and which of the values are secrets."""
+    """Declared keys resolved to strings, and the secret ones (env key -> value)."""
 
     values: dict[str, str] = field(default_factory=dict)
-    secrets: set[str] = field(default_factory=set)
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def overlay(self, other: ResolvedEnv) -> ResolvedEnv:
-        return ResolvedEnv({**self.values, **other.values}, self.secrets | other.secrets)
+        return ResolvedEnv({**self.values, **other.values}, {**self.secrets, **other.secrets})
 
 
 def _lookup(source: Mapping[str, str], name: str, key: str) -> str | None:
@@ -54,7 +54,7 @@ def resolve_declared(
                     path=f"{where}.{key}",
                 )
             resolved.values[key] = found
-            resolved.secrets.add(found)
+            resolved.secrets[key] = found
         else:
             resolved.values[key] = _resolve_var(value, key, source, where)
     return resolved
