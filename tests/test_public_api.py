@@ -49,7 +49,15 @@ def test_helper_namespaces_offer_the_documented_helpers() -> None:
         assert public == helpers, namespace
 
 
-def test_the_query_layer_exports_its_four_questions() -> None:
+def test_the_query_layer_exports_its_questions() -> None:
     from async_pipeline import query
 
-    assert sorted(query.__all__) == ["explain_task", "graph", "list_tasks", "metadata"]
+    assert sorted(query.__all__) == [
+        "diff_inputs",
+        "explain_task",
+        "graph",
+        "list_runs",
+        "list_tasks",
+        "metadata",
+        "read_run",
+    ]

@@ -109,6 +109,12 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_SANDBOX_UNAVAILABLE": (
         "A run asked for a sandbox or execution profile, which this version cannot run yet."
     ),
+    "ASYNC_PIPELINE_UNKNOWN_RUN": (
+        "A run id that is not a run under .async/runs (or not shaped like a run id)."
+    ),
+    "ASYNC_PIPELINE_RUN_UNREADABLE": (
+        "A run's execution.json cannot be read or is not a valid record; the message says why."
+    ),
     "ASYNC_PIPELINE_USAGE": "A command-line flag or argument is missing, unknown or malformed.",
     "ASYNC_PIPELINE_INTERNAL": (
         "An unexpected error inside async-pipeline. Rerun with ASYNC_PIPELINE_DEBUG=1 and report "

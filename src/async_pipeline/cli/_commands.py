@@ -47,11 +47,48 @@ def _graph(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    data = _data.explain_task(_load(args, cwd), args.task)
+    pipeline = _load(args, cwd)
+    if args.diff_inputs:
+        from async_pipeline.query import _runs
+
+        diff = _runs.diff_inputs(pipeline, args.task)
+        if args.format == "json":
+            out.json(diff)
+        else:
+            out.text(text.input_diff(diff))
+        return EXIT_OK
+    data = _data.explain_task(pipeline, args.task)
     if args.format == "json":
         out.json(data)
     else:
         out.text(text.explanation(data))
+    return EXIT_OK
+
+
+def _project_root(args: argparse.Namespace, cwd: Path) -> Path:
+    """Where ``.async/`` lives: the --config file's directory, or the working directory."""
+    from async_pipeline.core.loader import resolve_config
+
+    config = getattr(args, "config", None)
+    return resolve_config(config, cwd).parent if config is not None else cwd
+
+
+def _runs(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    from async_pipeline.query import _runs as runs
+
+    root = _project_root(args, cwd)
+    if args.runs_command == "show":
+        details = runs.read_run(root, args.run_id, max_log_bytes=args.max_log_bytes)
+        if args.format == "json":
+            out.json(details)
+        else:
+            out.text(text.run_details(details))
+        return EXIT_OK
+    listing = runs.list_runs(root, limit=args.limit, cursor=args.cursor)
+    if args.format == "json":
+        out.json(listing)
+    else:
+        out.text(text.run_list(listing))
     return EXIT_OK
 
 
@@ -119,6 +156,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "run-task": _run,
     "gc": _gc,
     "cache": _cache,
+    "runs": _runs,
 }
 
 

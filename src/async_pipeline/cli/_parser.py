@@ -85,7 +85,24 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         "explain", parents=[common], help="one task resolved: config, deps, dependents, jobs"
     )
     explain.add_argument("task", help="task id, e.g. build or claims.report")
+    explain.add_argument(
+        "--diff-inputs",
+        action="store_true",
+        help="what changed in the task's inputs since it last passed (digests, never contents)",
+    )
     _format(explain, ("json", "text"), "text")
+
+    runs = commands.add_parser("runs", parents=[common], help="recorded runs, newest first")
+    runs.add_argument("--limit", type=_positive, default=20, metavar="N", help="runs per page")
+    runs.add_argument("--cursor", metavar="RUN_ID", help="continue after this run (a page's last)")
+    _format(runs, ("text", "json"), "text")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", parser_class=_Parser)
+    show = runs_commands.add_parser("show", parents=[common], help="one run in detail")
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument(
+        "--max-log-bytes", type=_non_negative, default=4096, metavar="N", help="log tail size"
+    )
+    _format(show, ("text", "json"), "text")
 
     for name, what in (("run", "job"), ("run-task", "task")):
         runner = commands.add_parser(

@@ -146,3 +146,55 @@ def explanation(data: Data) -> str:
     lines.append("  steps:" if task["steps"] else "  steps: none")
     lines.extend(f"    {i + 1}. {_step(s)}" for i, s in enumerate(task["steps"]))
     return "\n".join(lines)
+
+
+def input_diff(data: Data) -> str:
+    head = f"inputs of {data['taskId']}"
+    if data["baselineMissing"]:
+        return f"{head}: no baseline to compare with ({data['reason']})"
+    lines = [f"{head} since it last passed (entry {data['baseline']['key'][:12]}):"]
+    lines.extend(f"  added    {d['path']}" for d in data["added"])
+    lines.extend(f"  removed  {d['path']}" for d in data["removed"])
+    lines.extend(f"  changed  {d['path']}" for d in data["changed"])
+    if len(lines) == 1:
+        lines.append("  nothing changed")
+    lines.append(f"  ({data['unchanged']} unchanged)")
+    return "\n".join(lines)
+
+
+def run_list(data: Data) -> str:
+    if not data["runs"]:
+        return "no runs recorded yet"
+    lines = []
+    for run in data["runs"]:
+        if run["error"]:
+            lines.append(f"{run['id']}  unreadable: {run['error']}")
+            continue
+        counts = ", ".join(f"{n} {status}" for status, n in run["taskCounts"].items())
+        cached = f", {run['cachedTasks']} cached" if run["cachedTasks"] else ""
+        lines.append(f"{run['id']}  {run['jobId']}  {run['status']}  ({counts}{cached})")
+    if data["nextCursor"]:
+        lines.append(f"more: async-pipeline runs --cursor {data['nextCursor']}")
+    return "\n".join(lines)
+
+
+def run_details(data: Data) -> str:
+    record = data["record"]
+    lines = [
+        f"run {data['runId']}: {record.get('jobId')} {record.get('status')}",
+        f"  started {record.get('startedAt')}, finished {record.get('finishedAt')}",
+    ]
+    for task in record.get("tasks") or []:
+        error = task.get("error") or {}
+        cached = " (cached)" if task.get("cacheHit") else ""
+        detail = f": {error.get('message')}" if error else ""
+        lines.append(f"  {task.get('id')}  {task.get('status')}{cached}{detail}")
+        tails = data["logs"].get(task.get("id"), {})
+        if task.get("status") == "failed":
+            for stream in ("stdout", "stderr"):
+                tail = tails.get(stream, {}).get("text", "")
+                if tail:
+                    lines.append(f"    {stream}:")
+                    lines.extend(f"      {line}" for line in tail.splitlines()[-20:])
+    lines.extend(f"  warning: {w}" for w in record.get("warnings") or [])
+    return "\n".join(lines)

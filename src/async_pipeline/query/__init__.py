@@ -6,15 +6,32 @@ and the MCP tools render the same answers. Nothing here runs a step.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from async_pipeline.core.model import Pipeline
-from async_pipeline.query import _data
+from async_pipeline.query import _data, _runs
 
 if TYPE_CHECKING:
-    from async_pipeline.query.models import Explanation, Graph, PipelineMetadata, TaskList
+    from async_pipeline.query.models import (
+        Explanation,
+        Graph,
+        InputDiff,
+        PipelineMetadata,
+        RunDetails,
+        RunList,
+        TaskList,
+    )
 
-__all__ = ["explain_task", "graph", "list_tasks", "metadata"]
+__all__ = [
+    "diff_inputs",
+    "explain_task",
+    "graph",
+    "list_runs",
+    "list_tasks",
+    "metadata",
+    "read_run",
+]
 
 
 def metadata(pipeline: Pipeline, *, include_sources: bool = False) -> PipelineMetadata:
@@ -47,3 +64,24 @@ def explain_task(pipeline: Pipeline, task_id: str) -> Explanation:
     from async_pipeline.query.models import Explanation
 
     return Explanation.model_validate(_data.explain_task(pipeline, task_id))
+
+
+def list_runs(root: Path, *, limit: int = 20, cursor: str | None = None) -> RunList:
+    """Recorded runs of the project at ``root``, newest first, a page at a time."""
+    from async_pipeline.query.models import RunList
+
+    return RunList.model_validate(_runs.list_runs(root, limit=limit, cursor=cursor))
+
+
+def read_run(root: Path, run_id: str, *, max_log_bytes: int = 4096) -> RunDetails:
+    """One run: its record, the tail of each task's logs and its failure context packs."""
+    from async_pipeline.query.models import RunDetails
+
+    return RunDetails.model_validate(_runs.read_run(root, run_id, max_log_bytes=max_log_bytes))
+
+
+def diff_inputs(pipeline: Pipeline, task_id: str) -> InputDiff:
+    """What changed in a task's inputs since it last passed (content digests only)."""
+    from async_pipeline.query.models import InputDiff
+
+    return InputDiff.model_validate(_runs.diff_inputs(pipeline, task_id))

@@ -240,3 +240,19 @@ def check_job(pipeline: Pipeline, job_id: str) -> None:
             path=job_id,
             hint=f'did you mean "{guess}"?' if guess else None,
         )
+
+
+# Answers about runs and input diffs live in _runs; re-exported so every answer builder is here.
+from async_pipeline.query._runs import diff_inputs, list_runs, read_run  # noqa: E402
+
+__all__ = [
+    "check_job",
+    "check_task",
+    "diff_inputs",
+    "explain_task",
+    "graph",
+    "list_runs",
+    "list_tasks",
+    "metadata",
+    "read_run",
+]

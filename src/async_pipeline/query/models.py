@@ -6,7 +6,7 @@ always present (null when unset), so an answer's shape never depends on the pipe
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -14,7 +14,10 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "Explanation",
     "Graph",
+    "InputDiff",
     "PipelineMetadata",
+    "RunDetails",
+    "RunList",
     "TaskInfo",
     "TaskList",
 ]
@@ -422,3 +425,79 @@ class Explanation(_Model):
 
 
 SourcePipelineInfo.model_rebuild()
+
+
+class RunSummary(_Model):
+    """One run in a list; ``error`` says why a record could not be read (the rest is null)."""
+
+    id: str
+    job_id: str | None
+    pipeline_name: str | None
+    status: str | None
+    started_at: str | None
+    finished_at: str | None
+    interrupted: str | None
+    task_counts: dict[str, int]
+    cached_tasks: int
+    error: str | None
+
+
+class RunList(_Model):
+    """Runs newest first. Pass ``nextCursor`` back as the cursor for the next page."""
+
+    total: int
+    runs: list[RunSummary]
+    next_cursor: str | None
+
+
+class LogTail(_Model):
+    """The last bytes of one stored (redacted) task log; ``bytes`` is the stored size."""
+
+    text: str
+    bytes: int
+    truncated: bool
+
+
+class TaskLogTails(_Model):
+    stdout: LogTail
+    stderr: LogTail
+
+
+class RunDetails(_Model):
+    """A run: its execution record as stored, capped log tails, and failure context packs."""
+
+    run_id: str
+    record: dict[str, Any]
+    logs: dict[str, TaskLogTails]
+    context_packs: dict[str, dict[str, Any]]
+
+
+class DiffPath(_Model):
+    path: str
+    digest: str
+
+
+class ChangedPath(_Model):
+    path: str
+    before: str
+    after: str
+
+
+class BaselineInfo(_Model):
+    key: str
+    ref: str
+    updated_at: float | None
+
+
+class InputDiff(_Model):
+    """A task's inputs now against the inputs of its last passing cache entry (digests only)."""
+
+    pipeline_name: str
+    task_id: str
+    baseline_missing: bool
+    reason: str | None
+    baseline: BaselineInfo | None
+    added: list[DiffPath]
+    removed: list[DiffPath]
+    changed: list[ChangedPath]
+    unchanged: int

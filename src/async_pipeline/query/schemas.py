@@ -12,7 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from async_pipeline.query.models import Explanation, Graph, PipelineMetadata, TaskList
+from async_pipeline.query.models import (
+    Explanation,
+    Graph,
+    InputDiff,
+    PipelineMetadata,
+    RunDetails,
+    RunList,
+    TaskList,
+)
+from async_pipeline.runner.models import ExecutionRecord
 
 __all__ = ["SCHEMAS", "generate", "render"]
 
@@ -21,6 +30,10 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "task-list.schema.json": TaskList,
     "graph.schema.json": Graph,
     "explanation.schema.json": Explanation,
+    "run-list.schema.json": RunList,
+    "run-details.schema.json": RunDetails,
+    "input-diff.schema.json": InputDiff,
+    "execution-record.schema.json": ExecutionRecord,
 }
 
 

@@ -79,9 +79,7 @@ class CacheEngine:
         self._real_root = os.path.realpath(root)
         # Directories are checked once per run; a restore never creates symlinks.
         self._inside_cache: dict[str, bool] = {}
-        self._all_outputs = tuple(
-            dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs)
-        )
+        self._all_outputs = all_outputs(pipeline)
 
     # stores -------------------------------------------------------------------------------
 
@@ -143,7 +141,7 @@ class CacheEngine:
         agent_identity: Callable[..., str] | None = None,
     ) -> Prepared:
         ref = task.cache.ref if task.cache is not None else None
-        patterns = task.resolved_inputs or (DEFAULT_INPUTS if ref is not None else ())
+        patterns = cache_patterns(task) if ref is not None else task.resolved_inputs
         files = self._input_files(task, patterns)
         inputs = self.stat_cache.digests(files)
         key = task_key(
@@ -169,13 +167,7 @@ class CacheEngine:
         return self._inside_cache[key]
 
     def _input_files(self, task: Task, patterns: tuple[str, ...]) -> list[str]:
-        """Files matching the task's inputs, less its outputs. A task that declares no inputs
-        gets every project file less what any task declares as output: products of the
-        pipeline are not its sources."""
-        if not patterns:
-            return []
-        minus = task.outputs if task.resolved_inputs else self._all_outputs
-        return Globs(patterns).match(Walker(self.root), minus=minus)
+        return input_files(task, patterns, Walker(self.root), self._all_outputs)
 
     # hits ---------------------------------------------------------------------------------
 
@@ -231,9 +223,7 @@ class CacheEngine:
         if prepared.store is None:
             return
         task = prepared.task
-        current = self.stat_cache.digests(
-            self._input_files(task, task.resolved_inputs or DEFAULT_INPUTS)
-        )
+        current = self.stat_cache.digests(self._input_files(task, cache_patterns(task)))
         if current != prepared.inputs:
             self.warn(f"cache: inputs of {task.id} changed while it ran; its result is not stored")
             return
@@ -323,6 +313,27 @@ class CacheEngine:
             self.stat_cache.save()
         except OSError as exc:
             self.warn(f"cache: could not save the file stat cache: {exc}")
+
+
+def all_outputs(pipeline: Pipeline) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs))
+
+
+def input_files(
+    task: Task, patterns: tuple[str, ...], walker: Walker, all_outputs: tuple[str, ...]
+) -> list[str]:
+    """Files matching the task's inputs, less its outputs. A task that declares no inputs
+    gets every project file less what any task declares as output: products of the
+    pipeline are not its sources."""
+    if not patterns:
+        return []
+    minus = task.outputs if task.resolved_inputs else all_outputs
+    return Globs(patterns).match(walker, minus=minus)
+
+
+def cache_patterns(task: Task) -> tuple[str, ...]:
+    """The input patterns a cached task is keyed on."""
+    return task.resolved_inputs or DEFAULT_INPUTS
 
 
 def _replace_file(destination: Path, data: bytes, mode: int) -> None:
