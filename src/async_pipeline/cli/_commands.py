@@ -10,7 +10,7 @@ from async_pipeline.cli import EXIT_OK, Output
 from async_pipeline.cli import _text as text
 from async_pipeline.core.loader import load_pipeline
 from async_pipeline.core.model import Pipeline
-from async_pipeline.errors import PipelineError
+from async_pipeline.errors import PipelineError, UsageError
 from async_pipeline.query import _data
 
 
@@ -47,6 +47,23 @@ def _graph(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    if (args.task is None) == (args.run is None):
+        raise UsageError(
+            "ASYNC_PIPELINE_USAGE",
+            "explain takes a task id or --run RUN_ID (one of them)",
+            hint="async-pipeline explain build, or async-pipeline explain --run <run-id>",
+        )
+    if args.run is not None:
+        if args.diff_inputs:
+            raise UsageError("ASYNC_PIPELINE_USAGE", "--diff-inputs applies to a task, not --run")
+        from async_pipeline.query import _runs
+
+        packs = _runs.context_packs(_project_root(args, cwd), args.run)
+        if args.format == "json":
+            out.json(packs)
+        else:
+            out.text(text.context_packs(packs))
+        return EXIT_OK
     pipeline = _load(args, cwd)
     if args.diff_inputs:
         from async_pipeline.query import _runs
@@ -147,6 +164,13 @@ def _cache(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     return EXIT_OK
 
 
+def _mcp(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    # Imported here, not above: only this command may load the MCP SDK (fast start).
+    from async_pipeline.mcp_server import serve
+
+    return serve(config=getattr(args, "config", None), cwd=cwd, allow_run=args.allow_run)
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "metadata": _metadata,
     "list": _list,
@@ -157,6 +181,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "gc": _gc,
     "cache": _cache,
     "runs": _runs,
+    "mcp": _mcp,
 }
 
 

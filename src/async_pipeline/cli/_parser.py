@@ -84,7 +84,10 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", parents=[common], help="one task resolved: config, deps, dependents, jobs"
     )
-    explain.add_argument("task", help="task id, e.g. build or claims.report")
+    explain.add_argument("task", nargs="?", help="task id, e.g. build or claims.report")
+    explain.add_argument(
+        "--run", metavar="RUN_ID", help="summarize a run's failure context packs instead"
+    )
     explain.add_argument(
         "--diff-inputs",
         action="store_true",
@@ -120,6 +123,13 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         runner.add_argument("--force", action="store_true", help="ignore cached results")
         runner.add_argument("--echo", action="store_true", help="print task output as it arrives")
         _format(runner, ("text", "json"), "text")
+
+    mcp = commands.add_parser(
+        "mcp", parents=[common], help="serve the pipeline to MCP hosts over stdio"
+    )
+    mcp.add_argument(
+        "--allow-run", action="store_true", help="also offer run_job (runs commands here)"
+    )
 
     gc = commands.add_parser("gc", parents=[common], help="prune old run records and cache entries")
     gc.add_argument(

@@ -198,3 +198,36 @@ def run_details(data: Data) -> str:
                     lines.extend(f"      {line}" for line in tail.splitlines()[-20:])
     lines.extend(f"  warning: {w}" for w in record.get("warnings") or [])
     return "\n".join(lines)
+
+
+def context_packs(data: Data) -> str:
+    packs = data["packs"]
+    head = f"run {data['runId']} ({data['jobId']}): {data['status']}"
+    if not packs:
+        return f"{head}; no failure context packs"
+    lines = [head]
+    for task_id, pack in packs.items():
+        error = pack.get("error") or {}
+        lines.append("")
+        lines.append(f"{task_id}: {error.get('message', 'failed')} [{error.get('code', '')}]")
+        reproduce = pack.get("reproduce") or {}
+        env = reproduce.get("env") or []
+        lines.append(f"  reproduce: {reproduce.get('command')}")
+        if env:
+            lines.append(f"  needs env: {', '.join(env)}")
+        inputs = pack.get("inputs") or {}
+        if inputs.get("baselineMissing"):
+            lines.append(f"  inputs: no baseline ({inputs.get('reason')})")
+        else:
+            lines.extend(
+                f"  {kind:<8} {entry['path']}"
+                for kind in ("changed", "added", "removed")
+                for entry in inputs.get(kind) or []
+            )
+        if pack.get("claims"):
+            lines.append(f"  claims: {', '.join(pack['claims'])}")
+        tail = (pack.get("logTail") or {}).get("stderr") or (pack.get("logTail") or {}).get(
+            "stdout", ""
+        )
+        lines.extend(f"    {line}" for line in tail.splitlines()[-10:])
+    return "\n".join(lines)

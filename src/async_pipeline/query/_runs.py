@@ -12,13 +12,11 @@ from typing import Any
 
 import orjson
 
-from async_pipeline.core.cache import FileCache
 from async_pipeline.core.model import Pipeline
 from async_pipeline.errors import QueryError
 from async_pipeline.query._render import Data
 
 RUNS_DIR = Path(".async") / "runs"
-BASELINES_DIR = Path(".async") / "cache" / "baselines"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_LIMIT = 200
 
@@ -147,51 +145,23 @@ def _tail(path: Path, limit: int) -> Data:
 def diff_inputs(pipeline: Pipeline, task_id: str) -> Data:
     """What changed in a task's inputs since its last passing cache entry (digests only)."""
     from async_pipeline.query._data import check_task
-    from async_pipeline.runner.cache.engine import all_outputs, cache_patterns, input_files
-    from async_pipeline.runner.cache.file_store import FileStore
-    from async_pipeline.runner.cache.inputs import StatCache, Walker
+    from async_pipeline.runner.cache.diff import diff_against_baseline
 
     task = check_task(pipeline, task_id)
     root = Path(pipeline.config_path).parent if pipeline.config_path else Path.cwd()
-    answer: Data = {
+    return {
         "pipelineName": pipeline.name,
         "taskId": task_id,
-        "baselineMissing": True,
-        "reason": None,
-        "baseline": None,
-        "added": [],
-        "removed": [],
-        "changed": [],
-        "unchanged": 0,
+        **diff_against_baseline(root, pipeline, task),
     }
-    baseline, _ = _load(root / BASELINES_DIR / f"{task_id}.json")
-    if baseline is None:
-        answer["reason"] = "the task has not passed with caching on yet"
-        return answer
-    key, ref = str(baseline.get("key")), str(baseline.get("ref"))
-    answer["baseline"] = {"key": key, "ref": ref, "updatedAt": baseline.get("updatedAt")}
-    store = pipeline.cache.all_stores().get(ref.split(":", 1)[0])
-    if not isinstance(store, FileCache):
-        answer["reason"] = f"the baseline lives in store {ref!r}, which inspection does not open"
-        return answer
-    entry = FileStore(root / store.root).get(key)
-    if entry is None:
-        answer["reason"] = "the baseline's cache entry is gone (pruned or cleared)"
-        return answer
-    files = input_files(task, cache_patterns(task), Walker(root), all_outputs(pipeline))
-    current = StatCache(root).digests(files)
-    before = entry.inputs
-    answer["baselineMissing"] = False
-    answer["added"] = [
-        {"path": p, "digest": current[p]} for p in sorted(current) if p not in before
-    ]
-    answer["removed"] = [
-        {"path": p, "digest": before[p]} for p in sorted(before) if p not in current
-    ]
-    answer["changed"] = [
-        {"path": p, "before": before[p], "after": current[p]}
-        for p in sorted(current)
-        if p in before and before[p] != current[p]
-    ]
-    answer["unchanged"] = sum(1 for p in current if before.get(p) == current[p])
-    return answer
+
+
+def context_packs(root: Path, run_id: str) -> Data:
+    """The failure context packs of one run (empty when every task passed)."""
+    details = read_run(root, run_id, max_log_bytes=0)
+    return {
+        "runId": run_id,
+        "jobId": details["record"].get("jobId"),
+        "status": details["record"].get("status"),
+        "packs": details["contextPacks"],
+    }

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "ContextPack",
     "Explanation",
     "Graph",
     "InputDiff",
@@ -501,3 +502,60 @@ class InputDiff(_Model):
     removed: list[DiffPath]
     changed: list[ChangedPath]
     unchanged: int
+
+
+class PackError(_Model):
+    code: str
+    message: str
+
+
+class PackLogTail(_Model):
+    """The end of the failed task's (redacted) output: at most 4 KiB for both streams."""
+
+    stdout: str
+    stderr: str
+    truncated: bool
+
+
+class Reproduce(_Model):
+    """The command that reruns the failed task, and the names of the env vars it needs."""
+
+    command: str
+    cwd: str
+    env: list[str]
+
+
+class OmittedPaths(_Model):
+    added: int
+    removed: int
+    changed: int
+
+
+class PackInputs(_Model):
+    """Input diff against the last passing cache entry; lists may be cut to fit the pack."""
+
+    baseline_missing: bool
+    reason: str | None
+    baseline: BaselineInfo | None
+    added: list[DiffPath]
+    removed: list[DiffPath]
+    changed: list[ChangedPath]
+    unchanged: int
+    omitted: OmittedPaths
+
+
+class ContextPack(_Model):
+    """Everything an agent needs to fix one failed task, under 8 KiB."""
+
+    schema_version: Literal[1]
+    run_id: str
+    job_id: str
+    pipeline_name: str
+    task_id: str
+    error: PackError | None
+    exit_code: int | None
+    attempts: int
+    log_tail: PackLogTail
+    reproduce: Reproduce
+    inputs: PackInputs
+    claims: list[str]

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from async_pipeline.query.models import (
+    ContextPack,
     Explanation,
     Graph,
     InputDiff,
@@ -34,6 +35,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "run-details.schema.json": RunDetails,
     "input-diff.schema.json": InputDiff,
     "execution-record.schema.json": ExecutionRecord,
+    "context-pack.schema.json": ContextPack,
 }
 
 

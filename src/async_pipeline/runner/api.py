@@ -184,6 +184,7 @@ async def execute_job(
             reporter=reporter,
             echo=echo,
             cache=cache,
+            job_id=job_id,
         )
         try:
             await scheduler.execute()

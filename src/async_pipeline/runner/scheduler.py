@@ -25,6 +25,7 @@ from async_pipeline.redaction import Redactor
 from async_pipeline.runner.cache.engine import CacheEngine, Prepared
 from async_pipeline.runner.cache.store import Entry
 from async_pipeline.runner.context import CandidateContext, RootContext, StepContext
+from async_pipeline.runner.context_pack import build_pack, write_pack
 from async_pipeline.runner.executor import TIMEOUT_EXIT_CODE, CommandExecutor
 from async_pipeline.runner.logs import TaskOutput
 from async_pipeline.runner.records import TaskResult, now_iso
@@ -81,6 +82,7 @@ class Scheduler:
         reporter: Reporter | None,
         echo: bool,
         cache: CacheEngine | None = None,
+        job_id: str = "",
     ) -> None:
         # Keys are needed only by cached tasks and the tasks they depend on (whose keys
         # feed theirs); computing them for the rest would hash inputs for nothing.
@@ -97,6 +99,7 @@ class Scheduler:
         self.reporter = reporter
         self.echo = echo
         self.cache = cache
+        self.job_id = job_id
         self.keyed = _keyed(plans)
         self.failed = False
 
@@ -180,6 +183,8 @@ class Scheduler:
         result.exit_code = outcome.exit_code
         result.error = None if outcome.error is None else self._redacted(outcome.error)
         result.status = "passed" if outcome.ok else "failed"
+        if not outcome.ok:
+            self._context_pack(task, result, b"".join(logs["stdout"]), b"".join(logs["stderr"]))
         if outcome.ok and prepared is not None and self.cache is not None and not result.cache_hit:
             self.cache.save(
                 prepared,
@@ -190,6 +195,22 @@ class Scheduler:
         if self.reporter:
             self.reporter.task_finished(result)
         return outcome.ok
+
+    def _context_pack(self, task: Task, result: TaskResult, stdout: bytes, stderr: bytes) -> None:
+        """Leave what an agent needs to fix this failure next to the run's record."""
+        pack = build_pack(
+            run_id=self.run_id,
+            job_id=self.job_id,
+            pipeline=self.pipeline,
+            task=task,
+            result=result,
+            stdout=stdout,
+            stderr=stderr,
+            root=self.root,
+            stat_cache=self.cache.stat_cache if self.cache is not None else None,
+        )
+        redacted = self.redactor.redact_json(pack)
+        write_pack(self.logs_dir.parent, task.id, redacted if isinstance(redacted, dict) else pack)
 
     def _prepare(self, plan: TaskPlan) -> Prepared:
         assert self.cache is not None
