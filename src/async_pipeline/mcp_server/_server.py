@@ -1,0 +1,148 @@
+"""The MCP server: the SDK's low-level ``Server`` with our tool table (see adr/0003).
+
+Every answer is a ``CallToolResult`` whose ``structuredContent`` is exactly the data the
+CLI prints for ``--format json``, repeated as JSON text for hosts that ignore structured
+content. Errors our code raises are ``PipelineError``s and come back as ``isError``
+results carrying the code, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import orjson
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from async_pipeline.errors import PipelineError, UsageError
+from async_pipeline.mcp_server._schemas import check_arguments, output_schema
+from async_pipeline.mcp_server._tools import ToolSpec
+
+__all__ = ["Call", "ServerOptions", "build_server"]
+
+logger = logging.getLogger("async_pipeline.mcp_server")
+
+INSTRUCTIONS = (
+    "async-pipeline: inspect this repository's pipeline (tasks, jobs, dependency graph, "
+    "resolved task config, metadata) and its past runs without running anything. Start with "
+    "list_tasks or graph, then explain_task for one task. Errors carry a stable "
+    "ASYNC_PIPELINE_* code and a hint."
+)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the server was started: which pipeline, and whether ``run_job`` is allowed."""
+
+    cwd: Path
+    config: str | None = None
+    allow_run: bool = False
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a tool handler gets besides its arguments: the options and the request context."""
+
+    options: ServerOptions
+    request: ServerRequestContext[Any, Any]
+
+
+def _tool(spec: ToolSpec) -> types.Tool:
+    read_only = spec.read_only
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        output_schema=output_schema(spec.output_model),
+        annotations=types.ToolAnnotations(
+            title=spec.title,
+            read_only_hint=read_only,
+            # The hints below only mean something for a tool that writes (run_job).
+            destructive_hint=None if read_only else True,
+            idempotent_hint=None if read_only else False,
+            open_world_hint=not read_only,
+        ),
+    )
+
+
+def _json(data: Any) -> str:
+    return orjson.dumps(data).decode()
+
+
+def answer(data: Mapping[str, Any]) -> types.CallToolResult:
+    """A successful result: the CLI's JSON as structured content and as text."""
+    # Round-trip through orjson, the CLI's serializer, so the structured content is the
+    # very JSON the CLI prints (tuples become lists, nothing non-JSON survives).
+    text = _json(data)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content=orjson.loads(text),
+    )
+
+
+def failure(exc: PipelineError) -> types.CallToolResult:
+    """An error result with the same ``{"error": {...}}`` body the CLI prints for JSON."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=_json({"error": exc.to_dict()}))],
+        is_error=True,
+    )
+
+
+def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[Any]:
+    """A server offering ``specs`` (the caller leaves ``run_job`` out unless allowed)."""
+    from async_pipeline import __version__
+
+    offered = {spec.name: spec for spec in specs}
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[_tool(spec) for spec in offered.values()])
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        spec = offered.get(params.name)
+        if spec is None:
+            if params.name == "run_job":
+                # Listed nowhere, so a host calling it guessed; say how to enable it.
+                return failure(
+                    UsageError(
+                        "ASYNC_PIPELINE_USAGE",
+                        "run_job is disabled: this server was started without --allow-run",
+                        hint="restart it with `async-pipeline mcp --allow-run` to run jobs",
+                    )
+                )
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        try:
+            arguments = params.arguments or {}
+            check_arguments(spec.name, spec.input_schema, arguments)
+            return answer(await spec.handler(Call(options, ctx), arguments))
+        except PipelineError as exc:
+            return failure(exc)
+        except Exception as exc:
+            # Our bug, not the caller's: log it for the operator (stderr), answer with a code.
+            logger.exception("tool %s failed", spec.name)
+            return failure(
+                PipelineError(
+                    "ASYNC_PIPELINE_INTERNAL",
+                    f"unexpected {type(exc).__name__} in {spec.name}",
+                    hint="the server's stderr has the traceback; please report it",
+                )
+            )
+
+    return Server(
+        "async-pipeline",
+        version=__version__,
+        title="async-pipeline",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
