@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+from pathlib import Path
 
 from tests.conftest import EXAMPLES, REPO, run_cli_process
 
@@ -53,3 +55,26 @@ def test_every_tour_command_runs_in_the_quickstart_example() -> None:
     for command in commands:
         result = run_cli_process(shlex.split(command)[1:], EXAMPLES / "quickstart")
         assert result.code == 0, (command, result.stderr)
+
+
+def test_the_agent_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    example = tmp_path / "agent-claims-repair"
+    shutil.copytree(
+        EXAMPLES / "agent-claims-repair",
+        example,
+        ignore=shutil.ignore_patterns(".async", "proposals"),
+    )
+    lines = [
+        line.split("#", 1)[0].strip()
+        for block in _blocks(_section("Agent steps: propose, then dispose"))
+        for line in block.splitlines()
+        if "async-pipeline " in line
+    ]
+    expected_codes = [0, 0, 1]
+    assert len(lines) == len(expected_codes)
+    for line, expected in zip(lines, expected_codes, strict=True):
+        words = shlex.split(line)
+        env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+        args = [w for w in words if w not in {f"{k}={v}" for k, v in env.items()}]
+        assert args[0] == "async-pipeline"
+        assert run_cli_process(args[1:], example, env=env).code == expected, line

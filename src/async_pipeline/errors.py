@@ -99,6 +99,9 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_STEP_FAILED": (
         "A function step or deferred sh callback raised, or returned something other than sh(...)."
     ),
+    "ASYNC_PIPELINE_AGENT_FAILED": (
+        "An agent step's adapter exited non-zero, or its API backend answered with an error."
+    ),
     "ASYNC_PIPELINE_RUN_INTERRUPTED": (
         "The run was stopped (SIGINT, SIGTERM or a closed output pipe) while the task ran."
     ),

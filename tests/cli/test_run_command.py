@@ -210,3 +210,24 @@ def test_cache_clear_removes_entries_and_baselines(tmp_path: Path) -> None:
     assert not (project / ".async" / "cache").exists()
     record = json.loads(run_cli(["run", "ok", "--format", "json"], project).stdout)
     assert record["tasks"][0]["cacheHit"] is False
+
+
+def test_what_a_function_step_prints_goes_to_its_log_not_to_the_json_record(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(
+        "import sys\n"
+        "from async_pipeline import define_pipeline, job, task\n"
+        "def chatty(ctx):\n"
+        "    print('hello from a step')\n"
+        "    print('warning from a step', file=sys.stderr)\n"
+        "async def chatty_async(ctx):\n"
+        "    print('hello from an async step')\n"
+        "pipeline = define_pipeline(name='p', tasks={'t': task(chatty, chatty_async)},"
+        " jobs={'j': job(target='t')})\n"
+    )
+    result = run_cli(["run", "j", "--format", "json"], tmp_path)
+    assert result.code == 0, result.stderr
+    record = json.loads(result.stdout)
+    logs = tmp_path / RUNS_DIR / record["id"] / "logs"
+    assert (logs / "t.stdout.log").read_text() == "hello from a step\nhello from an async step\n"
+    assert (logs / "t.stderr.log").read_text() == "warning from a step\n"
+    assert "from a step" not in result.stderr

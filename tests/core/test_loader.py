@@ -457,3 +457,31 @@ def test_bytecode_goes_to_the_pycache_prefix_not_the_users_directory(
     load_pipeline(cwd=project)
     assert list(project.rglob("__pycache__")) == []
     assert list(project.rglob("*.pyc")) == []
+
+
+def test_an_edit_in_the_same_second_with_the_same_size_is_seen(tmp_path: Path) -> None:
+    """A long-lived process reloads pipeline.py after every edit; bytecode must not go stale."""
+    import os
+    import sys
+
+    if sys.dont_write_bytecode:
+        sys.dont_write_bytecode = False
+        restore = True
+    else:
+        restore = False
+    try:
+        from async_pipeline.core.loader import load_pipeline
+
+        path = tmp_path / "pipeline.py"
+        source = (
+            "from async_pipeline import define_pipeline\npipeline = define_pipeline(name='aaa')\n"
+        )
+        path.write_text(source)
+        stat = path.stat()
+        assert load_pipeline(cwd=tmp_path).name == "aaa"
+        path.write_text(source.replace("aaa", "bbb"))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime, same size
+        assert load_pipeline(cwd=tmp_path).name == "bbb"
+    finally:
+        if restore:
+            sys.dont_write_bytecode = True

@@ -109,7 +109,10 @@ async def test_stdout_carries_only_json_rpc_and_inspection_leaves_async_untouche
     for line in wire.lines:
         message = types.jsonrpc_message_adapter.validate_json(line)
         assert message.jsonrpc == "2.0"
-    assert b"function step output" in (tmp_path / "server.err").read_bytes()
+    # A function step's print() lands in its task's log, neither on the wire nor on stderr.
+    assert b"function step output" not in (tmp_path / "server.err").read_bytes()
+    logs = (root / ".async" / "runs" / run_id / "logs").glob("*.stdout.log")
+    assert any(b"function step output" in path.read_bytes() for path in logs)
 
 
 async def _rest(wire: Wire) -> bytes:

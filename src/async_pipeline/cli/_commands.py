@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from async_pipeline.cli import EXIT_OK, Output
+from async_pipeline.cli import EXIT_FAILED, EXIT_OK, Output
 from async_pipeline.cli import _text as text
 from async_pipeline.core.loader import load_pipeline
 from async_pipeline.core.model import Pipeline
@@ -171,6 +171,19 @@ def _mcp(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     return serve(config=getattr(args, "config", None), cwd=cwd, allow_run=args.allow_run)
 
 
+def _doctor(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    import os
+
+    from async_pipeline.query._doctor import doctor
+
+    report = doctor(lambda: _load(args, cwd), cwd, os.environ)
+    if args.format == "json":
+        out.json(report)
+    else:
+        out.text(text.doctor(report))
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "metadata": _metadata,
     "list": _list,
@@ -182,6 +195,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "cache": _cache,
     "runs": _runs,
     "mcp": _mcp,
+    "doctor": _doctor,
 }
 
 

@@ -146,6 +146,11 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     _format(gc, ("text", "json"), "text")
 
+    doctor = commands.add_parser(
+        "doctor", parents=[common], help="check the project is ready to run (exit 1 on errors)"
+    )
+    _format(doctor, ("text", "json"), "text")
+
     cache = commands.add_parser("cache", parents=[common], help="manage the local task cache")
     cache_commands = cache.add_subparsers(
         dest="cache_command", metavar="ACTION", parser_class=_Parser

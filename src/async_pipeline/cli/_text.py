@@ -58,9 +58,8 @@ def metadata(data: Data) -> str:
     if data["agents"]:
         lines.append("agents:")
         for key, profile in data["agents"].items():
-            lines.append(
-                f"  {key}: {' '.join(profile['command'])} (model {_env_value(profile['model'])})"
-            )
+            adapter = f"api {profile['api']}" if profile["api"] else " ".join(profile["command"])
+            lines.append(f"  {key}: {adapter} (model {_env_value(profile['model'])})")
     if data["sources"]:
         lines.append("sources:")
         for key, src in data["sources"].items():
@@ -230,4 +229,21 @@ def context_packs(data: Data) -> str:
             "stdout", ""
         )
         lines.extend(f"    {line}" for line in tail.splitlines()[-10:])
+    return "\n".join(lines)
+
+
+def doctor(report: Data) -> str:
+    name = report["pipelineName"] or "(pipeline did not load)"
+    lines = [f"doctor: {name}"]
+    for finding in report["findings"]:
+        lines.append(f"  {finding['level']:<7} {finding['message']}")
+        if finding.get("location"):
+            lines.append(f"          at {finding['location']}")
+        if finding.get("hint"):
+            lines.append(f"          hint: {finding['hint']}")
+    if not report["findings"]:
+        lines.append("  everything looks ready")
+    errors = sum(1 for f in report["findings"] if f["level"] == "error")
+    warnings = sum(1 for f in report["findings"] if f["level"] == "warning")
+    lines.append(f"{errors} error(s), {warnings} warning(s)")
     return "\n".join(lines)

@@ -47,6 +47,8 @@ from async_pipeline.errors import DefinitionError
 T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 PERMISSIONS = ("contents", "id_token", "issues", "packages", "pull_requests")
+AGENT_PROFILE_FIELDS = ("command", "model", "api", "max_tokens")
+AGENT_APIS = ("anthropic",)
 GITHUB_JOB_FIELDS = ("permissions", "runs_on", "timeout_minutes", "concurrency", "if")
 
 
@@ -108,18 +110,32 @@ def agents(value: object) -> dict[str, AgentProfile]:
     for key, item in names(value, "agents").items():
         path = join("agents", key)
         fields = expect_mapping(item, path)
-        reject_unknown(fields, ("command", "model"), path, "agent profile")
-        command = expect_str_list(fields.get("command"), join(path, "command"), allow_single=False)
-        if not command:
-            raise invalid(
-                join(path, "command"), "a non-empty argv list such as ['claude', '-p']", []
+        reject_unknown(fields, AGENT_PROFILE_FIELDS, path, "agent profile")
+        api = fields.get("api")
+        if api is not None:
+            expect_choice(api, join(path, "api"), AGENT_APIS)
+            if "command" in fields:
+                raise invalid(path, "either command=[...] (a CLI adapter) or api=, not both", api)
+            command: tuple[str, ...] = ()
+        else:
+            command = expect_str_list(
+                fields.get("command"), join(path, "command"), allow_single=False
             )
+            if not command:
+                raise invalid(
+                    join(path, "command"), "a non-empty argv list such as ['claude', '-p']", []
+                )
+        max_tokens = fields.get("max_tokens")
+        if max_tokens is not None:
+            if api is None:
+                raise invalid(join(path, "max_tokens"), "max_tokens only with api=", max_tokens)
+            expect_int(max_tokens, join(path, "max_tokens"), minimum=1)
         if "model" not in fields:
             raise invalid(join(path, "model"), "a model (the profile's cache identity)", None)
         model = fields["model"]
         if not isinstance(model, EnvVar):
             model = expect_str(model, join(path, "model"))
-        profiles[key] = AgentProfile(command, model)
+        profiles[key] = AgentProfile(command, model, api, max_tokens)
     return profiles
 
 

@@ -68,6 +68,7 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
     shown = _display(path, base)
     _loaded += 1
     name = f"async_pipeline_user_config_{_loaded}"
+    _prefer_hash_checked_bytecode(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise LoadError(
@@ -139,6 +140,36 @@ def _is_local(package: types.ModuleType | None, root: Path) -> bool:
             file.parent == root and file.name.partition(".")[0] == top
         )
     return any(Path(entry) == root / top for entry in getattr(package, "__path__", ()))
+
+
+def _prefer_hash_checked_bytecode(path: Path) -> None:
+    """Make the file's cached bytecode validate by source hash rather than by timestamp.
+
+    A timestamp-checked cache compares whole-second mtimes and the size: an edit within the
+    same second that keeps the size would be missed, and a long-lived process (the MCP
+    server) reloading after each edit would serve the old pipeline. Once the cache file is
+    hash-checked, Python keeps it so on every later import; hashing the source is cheap.
+    """
+    if sys.dont_write_bytecode:
+        return
+    try:
+        cached = Path(importlib.util.cache_from_source(str(path)))
+        with open(cached, "rb") as handle:
+            flags = int.from_bytes(handle.read(8)[4:8], "little")
+        if flags & 0b11 == 0b11:  # hash-based and checked: nothing to do
+            return
+    except (OSError, ValueError, NotImplementedError):
+        pass
+    import py_compile
+
+    try:
+        py_compile.compile(
+            str(path),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
+    except (py_compile.PyCompileError, OSError, ValueError):
+        pass  # the import that follows reports syntax errors the usual way
 
 
 def _user_frame(exc: BaseException, root: Path, base: Path) -> str | None:

@@ -113,10 +113,15 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class AgentProfile:
-    """An agent adapter: argv prefix and model. The model, not the binary, is its identity."""
+    """An agent adapter: a CLI's argv prefix, or an ``api`` backend, and the model.
+
+    The model, not the binary location, is the profile's cache identity.
+    """
 
     command: tuple[str, ...]
     model: str | EnvVar
+    api: str | None = None
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

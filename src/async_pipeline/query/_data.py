@@ -47,7 +47,12 @@ def metadata(pipeline: Pipeline, *, include_sources: bool = False) -> Data:
             for k, v in pipeline.execution.items()
         },
         "agents": {
-            k: {"command": list(v.command), "model": r.env_value(v.model)}
+            k: {
+                "command": list(v.command),
+                "model": r.env_value(v.model),
+                "api": v.api,
+                "maxTokens": v.max_tokens,
+            }
             for k, v in pipeline.agents.items()
         },
         "commands": r.commands(pipeline.commands),

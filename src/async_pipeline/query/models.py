@@ -280,8 +280,12 @@ class ExecutionInfo(_Model):
 
 
 class AgentProfileInfo(_Model):
+    """A CLI adapter (``command``) or an API backend (``api``), and the model."""
+
     command: list[str]
     model: EnvValue
+    api: Literal["anthropic"] | None
+    max_tokens: int | None
 
 
 class AllowAction(_Model):

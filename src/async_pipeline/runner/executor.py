@@ -95,13 +95,16 @@ class HostExecutor:
     ) -> CommandResult:
         started = time.monotonic()
         _prefer_pidfd_child_watcher()
-        process = await anyio.open_process(
-            [self.shell, "-c", command],
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        # Shielded: a cancellation landing mid-spawn would leave a started process group
+        # that nothing here knows about. Once spawned, the cancellation is honoured below.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                [self.shell, "-c", command],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         assert process.stdout is not None and process.stderr is not None
         timed_out = False
         try:

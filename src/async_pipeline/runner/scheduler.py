@@ -19,9 +19,13 @@ from typing import Any, Protocol
 import anyio
 import orjson
 
+from async_pipeline.agents.resolve import agent_identity, resolve_agent
+from async_pipeline.agents.step import run_agent_step
 from async_pipeline.core.model import Pipeline, Task
 from async_pipeline.core.steps import AgentStep, DeferredShell, FunctionStep, Shell
+from async_pipeline.errors import PipelineError
 from async_pipeline.redaction import Redactor
+from async_pipeline.runner._stdio import routed_stdio, step_output
 from async_pipeline.runner.cache.engine import CacheEngine, Prepared
 from async_pipeline.runner.cache.store import Entry
 from async_pipeline.runner.context import CandidateContext, RootContext, StepContext
@@ -104,6 +108,10 @@ class Scheduler:
         self.failed = False
 
     async def execute(self) -> None:
+        with routed_stdio():
+            await self._execute()
+
+    async def _execute(self) -> None:
         waiting = {t: set(p.deps) for t, p in self.plans.items()}
         dependents: dict[str, list[str]] = {t: [] for t in self.plans}
         for task_id, plan in self.plans.items():
@@ -154,13 +162,16 @@ class Scheduler:
         outcome = _Outcome()
         try:
             if self.cache is not None and task.id in self.keyed:
-                prepared = self._prepare(plan)
-                result.cache_key = prepared.key
-                entry = self.cache.lookup(prepared)
-                if entry is not None:
-                    self._replay(entry, result, output)
-                    outcome = _Outcome(0)
-            if not result.cache_hit:
+                try:
+                    prepared = self._prepare(plan)
+                except PipelineError as exc:  # e.g. an agent profile that resolves to nothing
+                    outcome = _Outcome(None, {"code": exc.code, "message": exc.message})
+                else:
+                    result.cache_key = prepared.key
+                    entry = self.cache.lookup(prepared)
+                    if entry is not None:
+                        self._replay(entry, result, output)
+            if outcome.ok and not result.cache_hit:
                 outcome = await self._requirements(plan)
                 if outcome.ok:
                     outcome = await self._attempts(plan, result, output)
@@ -217,11 +228,13 @@ class Scheduler:
         dependency_keys = {
             dep: key for dep in sorted(plan.deps) if (key := self.results[dep].cache_key)
         }
+        agents = self.pipeline.agents
         return self.cache.prepare(
             plan.task,
             declared_env=plan.declared_env,
             secret_keys=plan.secret_keys,
             dependency_keys=dependency_keys,
+            agent_identity=lambda step: agent_identity(step, plan.env, agents),
         )
 
     def _replay(self, entry: Entry, result: TaskResult, output: TaskOutput) -> None:
@@ -313,13 +326,10 @@ class Scheduler:
             if remaining is not None and remaining <= 0:
                 return self._timeout(task)
             if isinstance(step, AgentStep):
-                return _Outcome(
-                    None,
-                    {
-                        "code": "ASYNC_PIPELINE_STEP_FAILED",
-                        "message": f"step {index + 1}: agent steps cannot run in this version",
-                    },
-                )
+                outcome = await self._agent(step, plan, output, remaining)
+                if not outcome.ok:
+                    return outcome
+                continue
             if isinstance(step, Shell | DeferredShell):
                 outcome = await self._shell(step, ctx, plan, output, remaining)
             else:
@@ -327,6 +337,29 @@ class Scheduler:
             if not outcome.ok:
                 return outcome
         return _Outcome()
+
+    async def _agent(
+        self, step: AgentStep, plan: TaskPlan, output: TaskOutput, remaining: float | None
+    ) -> _Outcome:
+        try:
+            resolved = resolve_agent(step, plan.env, self.pipeline.agents)
+        except PipelineError as exc:
+            return _Outcome(None, {"code": exc.code, "message": exc.message})
+        agent = await run_agent_step(
+            step,
+            task=plan.task,
+            resolved=resolved,
+            run_dir=self.logs_dir.parent,
+            cwd=plan.cwd,
+            env=plan.env,
+            executor=self.executor,
+            output=output,
+            redactor=self.redactor,
+            timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
+        )
+        if agent.timed_out:
+            return self._timeout(plan.task)
+        return _Outcome(agent.exit_code, agent.error)
 
     def _timeout(self, task: Task) -> _Outcome:
         return _Outcome(
@@ -346,7 +379,8 @@ class Scheduler:
         remaining: float | None,
     ) -> _Outcome:
         if isinstance(step, DeferredShell):
-            built = await _call(step.callback, ctx, remaining)
+            with step_output(output.stdout, output.stderr):
+                built = await _call(step.callback, ctx, remaining)
             if isinstance(built, str):
                 built = Shell(built)
             if not isinstance(built, Shell):
@@ -390,7 +424,8 @@ class Scheduler:
     ) -> _Outcome:
         try:
             with anyio.fail_after(remaining):
-                await _call(step.function, ctx, remaining)
+                with step_output(output.stdout, output.stderr):
+                    await _call(step.function, ctx, remaining)
         except TimeoutError:
             return self._timeout(task)
         except Exception as exc:

@@ -1,0 +1,1 @@
+"""Agent steps: profiles resolved at run time, CLI and API backends, transcripts, artifacts."""

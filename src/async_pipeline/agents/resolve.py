@@ -1,0 +1,70 @@
+"""Which profile and model an agent step uses in this run, from the task's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from async_pipeline.core._validate import nearest
+from async_pipeline.core.env import EnvVar
+from async_pipeline.core.model import AgentProfile
+from async_pipeline.core.steps import AgentStep
+from async_pipeline.errors import PipelineError
+
+__all__ = ["ResolvedAgent", "agent_identity", "resolve_agent"]
+
+
+@dataclass(frozen=True)
+class ResolvedAgent:
+    profile_id: str
+    profile: AgentProfile
+    model: str
+
+
+def _value(value: str | EnvVar, env: Mapping[str, str], what: str) -> str:
+    if isinstance(value, str):
+        return value
+    selector = env.get(value.name) or value.default
+    if not selector:
+        raise PipelineError(
+            "ASYNC_PIPELINE_ENV_MISSING",
+            f"{what}: variable {value.name} is not set and has no default",
+        )
+    if value.mapping is None:
+        return selector
+    if selector in value.mapping:
+        return value.mapping[selector]
+    raise PipelineError(
+        "ASYNC_PIPELINE_ENV_UNMAPPED",
+        f"{what}: the value of {value.name} is not one of " + ", ".join(sorted(value.mapping)),
+    )
+
+
+def resolve_agent(
+    step: AgentStep, env: Mapping[str, str], agents: Mapping[str, AgentProfile]
+) -> ResolvedAgent:
+    """The step's profile (``use``, possibly from ``env.var``) and model, or AGENT_UNKNOWN."""
+    profile_id = _value(step.use, env, "agent use")
+    profile = agents.get(profile_id)
+    if profile is None:
+        guess = nearest(profile_id, agents)
+        raise PipelineError(
+            "ASYNC_PIPELINE_AGENT_UNKNOWN",
+            f"agent profile {profile_id!r} is not declared in agents"
+            + (" (declared: " + ", ".join(sorted(agents)) + ")" if agents else ""),
+            hint=f'did you mean "{guess}"?' if guess else None,
+        )
+    return ResolvedAgent(
+        profile_id, profile, _value(profile.model, env, f"agents.{profile_id}.model")
+    )
+
+
+def agent_identity(
+    step: AgentStep, env: Mapping[str, str], agents: Mapping[str, AgentProfile]
+) -> str:
+    """What an agent step contributes to its cache key: profile id, model and prompt.
+
+    Never the adapter's command: moving the agent's binary must not invalidate the cache.
+    """
+    resolved = resolve_agent(step, env, agents)
+    return "\0".join((resolved.profile_id, resolved.model, step.prompt, step.stdout_to or ""))
