@@ -187,3 +187,20 @@ def test_a_slow_agent_times_out(tmp_path: Path) -> None:
     result = record.tasks[0]
     assert result.exit_code == 124
     assert result.error is not None and result.error.code == "ASYNC_PIPELINE_TASK_TIMEOUT"
+
+
+def test_an_api_key_left_undeclared_in_the_environment_is_still_masked(tmp_path: Path) -> None:
+    root, tools, calls = _setup(tmp_path)
+    canary = new_canary("apikey", awkward=False)
+    pipeline = define_pipeline(
+        name="agents",
+        agents={
+            "api": {"api": "anthropic", "model": "m"},
+            "mock": {"command": [sys.executable, str(tools / "mock_agent.py")], "model": "m"},
+        },
+        tasks={"t": task(sh('echo "key is $ANTHROPIC_API_KEY"'))},
+        jobs={"propose": job(target="t")},
+    )
+    record = _run(pipeline, root, calls, env={"ANTHROPIC_API_KEY": canary})
+    assert record.status == "passed"
+    assert scan_for_canary(canary, trees=[root / ".async"]) == []

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StopReason", "arun_job", "run_job"]
 
+API_KEY_VARIABLES = ("ANTHROPIC_API_KEY",)
+
 
 @dataclass
 class StopReason:
@@ -94,6 +96,14 @@ def plan_job(
             declared_env=declared.values,
             secret_keys=set(declared.secrets),
         )
+    # An API agent's key is a credential even when the pipeline forgot env.secret(...) and
+    # the key simply sits in the caller's environment: mask it all the same.
+    if any(profile.api for profile in pipeline.agents.values()):
+        for name in API_KEY_VARIABLES:
+            for plan in plans.values():
+                if plan.env.get(name):
+                    secrets.setdefault(name, plan.env[name])
+                    break
     return plans, ResolvedEnv(shared.values, secrets)
 
 
