@@ -5,6 +5,7 @@ from __future__ import annotations
 import async_pipeline
 
 EXPECTED = [
+    "CliResult",
     "Pipeline",
     "PipelineError",
     "__version__",
@@ -20,6 +21,7 @@ EXPECTED = [
     "job",
     "memory_cache",
     "redis_cache",
+    "run_pipeline_cli",
     "sandbox",
     "sh",
     "source",

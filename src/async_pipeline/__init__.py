@@ -4,6 +4,7 @@ This module is the authoring API. Everything here only declares: importing a pip
 calling ``define_pipeline`` or reading its metadata never runs anything.
 """
 
+from async_pipeline.cli.inprocess import CliResult, run_pipeline_cli
 from async_pipeline.core.cache import (
     cache,
     define_cache,
@@ -25,6 +26,7 @@ from async_pipeline.errors import PipelineError
 __version__ = "0.1.0"
 
 __all__ = [
+    "CliResult",
     "Pipeline",
     "PipelineError",
     "__version__",
@@ -40,6 +42,7 @@ __all__ = [
     "job",
     "memory_cache",
     "redis_cache",
+    "run_pipeline_cli",
     "sandbox",
     "sh",
     "source",

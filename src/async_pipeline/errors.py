@@ -102,6 +102,10 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_AGENT_FAILED": (
         "An agent step's adapter exited non-zero, or its API backend answered with an error."
     ),
+    "ASYNC_PIPELINE_COMMAND_DENIED": (
+        "The command policy denies a command the tool was asked to start (an agent adapter, or "
+        "a CLI call through run_pipeline_cli); it was not started."
+    ),
     "ASYNC_PIPELINE_RUN_INTERRUPTED": (
         "The run was stopped (SIGINT, SIGTERM or a closed output pipe) while the task ran."
     ),

@@ -15,7 +15,7 @@ import os
 import secrets
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ import orjson
 
 from async_pipeline.agents.backends import AgentBackendError, backend_for
 from async_pipeline.agents.resolve import ResolvedAgent
+from async_pipeline.core.commands import CommandPolicy
 from async_pipeline.core.model import Task
 from async_pipeline.core.steps import AgentStep
 from async_pipeline.redaction import Redactor
 from async_pipeline.runner.executor import CommandExecutor, OutputSink
+from async_pipeline.runner.policy import Decision, decide, decision_record
 
 __all__ = ["MAX_AGENT_STDOUT", "AgentOutcome", "run_agent_step"]
 
@@ -93,6 +95,8 @@ async def run_agent_step(
     output: OutputSink,
     redactor: Redactor,
     timeout_ms: int | None,
+    policy: CommandPolicy | None = None,
+    on_decision: Callable[[dict[str, Any]], None] | None = None,
 ) -> AgentOutcome:
     agents_dir = run_dir / "agents"
     agents_dir.mkdir(parents=True, exist_ok=True)
@@ -130,9 +134,24 @@ async def run_agent_step(
     )
     started = time.monotonic()
     if resolved.profile.api is None:
-        outcome, stdout, response = await _run_cli(
-            resolved, prompt_file, cwd, env, task, executor, output, timeout_ms
-        )
+        decision = decide(policy, resolved.profile.command, env)
+        if decision.verdict == "allow":
+            outcome, stdout, response = await _run_cli(
+                resolved, prompt_file, cwd, env, task, executor, output, timeout_ms
+            )
+        else:
+            outcome, stdout, response = _not_spawned(decision, resolved, output)
+        if policy is not None and policy.record and on_decision is not None:
+            on_decision(
+                decision_record(
+                    decision,
+                    policy,
+                    redactor,
+                    task=task.id,
+                    stdout=stdout,
+                    exit_code=outcome.exit_code,
+                )
+            )
     else:
         outcome, stdout, response = await _run_api(step, resolved, env, output, timeout_ms)
     record(
@@ -150,6 +169,28 @@ async def run_agent_step(
         destination.parent.mkdir(parents=True, exist_ok=True)
         _land(destination, stdout)
     return outcome
+
+
+def _not_spawned(
+    decision: Decision, resolved: ResolvedAgent, output: OutputSink
+) -> tuple[AgentOutcome, bytes, dict[str, Any]]:
+    """A denied adapter is never started; a mocked one answers with the rule's result."""
+    if decision.mock is None:
+        error = {
+            "code": decision.code or "ASYNC_PIPELINE_COMMAND_DENIED",
+            "message": decision.message or "",
+        }
+        return AgentOutcome(None, error), b"", {}
+    stdout, stderr = decision.mock.stdout.encode(), decision.mock.stderr.encode()
+    output.stdout(stdout)
+    output.stderr(stderr)
+    if decision.mock.code != 0:
+        return (
+            AgentOutcome(decision.mock.code, _error(str(decision.mock.code), resolved)),
+            stdout,
+            {},
+        )
+    return AgentOutcome(0), stdout, {}
 
 
 async def _run_cli(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,8 +63,14 @@ def main(
     cwd: str | os.PathLike[str] | None = None,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
-    """Run the CLI and return its exit code (see the exit-code table in the README)."""
+    """Run the CLI and return its exit code (see the exit-code table in the README).
+
+    ``cwd``, ``stdout``, ``stderr`` and ``env`` default to the process's own; passing them
+    runs the CLI without touching (or reading) the process's working directory or env.
+    """
+    environment: Mapping[str, str] = os.environ if env is None else env
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
     args_list = sys.argv[1:] if argv is None else argv
     json_errors = _wants_json(args_list)
@@ -77,6 +84,7 @@ def main(
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         from async_pipeline.cli import _commands
 
+        args.environment = environment
         code = _commands.dispatch(args, Path(cwd) if cwd is not None else Path.cwd(), out)
         out.stdout.flush()
         return code
@@ -89,7 +97,7 @@ def main(
     except KeyboardInterrupt:
         return EXIT_SIGINT
     except Exception as exc:
-        if os.environ.get("ASYNC_PIPELINE_DEBUG"):
+        if environment.get("ASYNC_PIPELINE_DEBUG"):
             raise
         internal = PipelineError(
             "ASYNC_PIPELINE_INTERNAL",

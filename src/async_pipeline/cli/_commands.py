@@ -133,13 +133,12 @@ def _file_stores(args: argparse.Namespace, cwd: Path) -> tuple[Path, dict[str, P
 
 
 def _gc(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    import os
 
     from async_pipeline.runner.housekeeping import collect_garbage
 
     root, stores = _file_stores(args, cwd)
     report = collect_garbage(
-        root, keep=args.keep, cache_days=args.cache_days, env=os.environ, file_stores=stores
+        root, keep=args.keep, cache_days=args.cache_days, env=args.environment, file_stores=stores
     )
     if args.format == "json":
         out.json(report)
@@ -172,11 +171,10 @@ def _mcp(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _doctor(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    import os
 
     from async_pipeline.query._doctor import doctor
 
-    report = doctor(lambda: _load(args, cwd), cwd, os.environ)
+    report = doctor(lambda: _load(args, cwd), cwd, args.environment)
     if args.format == "json":
         out.json(report)
     else:

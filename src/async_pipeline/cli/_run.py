@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -175,6 +176,7 @@ def run(args: argparse.Namespace, pipeline: Pipeline, cwd: Path, out: Output) ->
                     force=args.force,
                     echo=args.echo,
                     cwd=cwd,
+                    env=args.environment,
                     reporter=reporter,
                     stop=stop,
                 )
@@ -222,6 +224,8 @@ async def _ticker(view: _Live) -> None:
 
 
 async def _signals(cancel: Any) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # run in-process from another thread: signals stay with the host program
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
         async for signum in received:
             cancel("SIGINT" if signum == signal.SIGINT else "SIGTERM")

@@ -195,6 +195,8 @@ async def execute_job(
             echo=echo,
             cache=cache,
             job_id=job_id,
+            policy=commands if commands is not None else pipeline.commands,
+            command_decisions=record.commands,
         )
         try:
             await scheduler.execute()

@@ -53,6 +53,19 @@ class TaskResult(_Model):
     logs: TaskLogs | None
 
 
+class CommandDecision(_Model):
+    """A command the tool itself was asked to start, and what the command policy decided."""
+
+    argv: list[str]
+    decision: Literal["allow", "deny", "mock"]
+    rule: int | None
+    task: str | None
+    code: str | None
+    exit_code: int | None
+    stdout: str
+    stderr: str
+
+
 class ExecutionRecord(_Model):
     """One run of a job: who ran what, when, and how each task ended."""
 
@@ -70,4 +83,5 @@ class ExecutionRecord(_Model):
     force: bool
     interrupted: str | None
     warnings: list[str]
+    commands: list[CommandDecision]
     tasks: list[TaskResult]

@@ -94,6 +94,7 @@ class RunRecord:
     status: str = "running"
     interrupted: str | None = None
     warnings: list[str] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)
     pid: int = field(default_factory=os.getpid)
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class RunRecord:
             "force": self.force,
             "interrupted": self.interrupted,
             "warnings": self.warnings,
+            "commands": self.commands,
             "tasks": [t.to_json() for t in self.tasks],
         }
 

@@ -21,6 +21,7 @@ import orjson
 
 from async_pipeline.agents.resolve import agent_identity, resolve_agent
 from async_pipeline.agents.step import run_agent_step
+from async_pipeline.core.commands import CommandPolicy
 from async_pipeline.core.model import Pipeline, Task
 from async_pipeline.core.steps import AgentStep, DeferredShell, FunctionStep, Shell
 from async_pipeline.errors import PipelineError
@@ -87,6 +88,8 @@ class Scheduler:
         echo: bool,
         cache: CacheEngine | None = None,
         job_id: str = "",
+        policy: CommandPolicy | None = None,
+        command_decisions: list[dict[str, Any]] | None = None,
     ) -> None:
         # Keys are needed only by cached tasks and the tasks they depend on (whose keys
         # feed theirs); computing them for the rest would hash inputs for nothing.
@@ -104,6 +107,8 @@ class Scheduler:
         self.echo = echo
         self.cache = cache
         self.job_id = job_id
+        self.policy = policy
+        self.command_decisions = command_decisions if command_decisions is not None else []
         self.keyed = _keyed(plans)
         self.failed = False
 
@@ -356,6 +361,8 @@ class Scheduler:
             output=output,
             redactor=self.redactor,
             timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
+            policy=self.policy,
+            on_decision=self.command_decisions.append,
         )
         if agent.timed_out:
             return self._timeout(plan.task)
