@@ -204,3 +204,10 @@ def test_an_api_key_left_undeclared_in_the_environment_is_still_masked(tmp_path:
     record = _run(pipeline, root, calls, env={"ANTHROPIC_API_KEY": canary})
     assert record.status == "passed"
     assert scan_for_canary(canary, trees=[root / ".async"]) == []
+
+
+def test_retries_apply_to_agent_steps(tmp_path: Path) -> None:
+    root, tools, calls = _setup(tmp_path)
+    record = _run(_pipeline(tools, prompt="FAIL again", retry=3), root, calls)
+    assert record.tasks[0].attempts == 3
+    assert _calls(calls) == 3
