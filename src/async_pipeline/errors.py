@@ -122,6 +122,17 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_RUN_UNREADABLE": (
         "A run's execution.json cannot be read or is not a valid record; the message says why."
     ),
+    "ASYNC_PIPELINE_SYNC_STALE": (
+        "A generated file (GitHub workflow, its lock, or synced package tasks) is missing or "
+        "differs from what the pipeline renders; the diff is printed on stdout."
+    ),
+    "ASYNC_PIPELINE_SYNC_CONFLICT": (
+        "Task sync would overwrite a script or Deno task that it does not manage."
+    ),
+    "ASYNC_PIPELINE_GITHUB_EVENT": (
+        "github run found no usable GitHub event: GITHUB_EVENT_NAME is unset, or the file at "
+        "GITHUB_EVENT_PATH is missing, unreadable or not a JSON object."
+    ),
     "ASYNC_PIPELINE_USAGE": "A command-line flag or argument is missing, unknown or malformed.",
     "ASYNC_PIPELINE_INTERNAL": (
         "An unexpected error inside async-pipeline. Rerun with ASYNC_PIPELINE_DEBUG=1 and report "

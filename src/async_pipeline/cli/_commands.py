@@ -182,6 +182,34 @@ def _doctor(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
 
+def _sync(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    from async_pipeline.github import _command
+
+    return _command.sync(args, _load(args, cwd), cwd, out)
+
+
+def _github(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    from async_pipeline.github import _command
+
+    pipeline = _load(args, cwd)
+
+    def run_job(job_id: str) -> int:
+        from async_pipeline.cli import _run as run
+
+        job_args = argparse.Namespace(
+            command="run",
+            job=job_id,
+            concurrency=args.concurrency,
+            force=False,
+            echo=False,
+            format="text",
+            environment=args.environment,
+        )
+        return run.run(job_args, pipeline, cwd, out)
+
+    return _command.github(args, pipeline, cwd, out, run_job)
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "metadata": _metadata,
     "list": _list,
@@ -194,6 +222,8 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Path, Output], int]] = {
     "runs": _runs,
     "mcp": _mcp,
     "doctor": _doctor,
+    "sync": _sync,
+    "github": _github,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from async_pipeline.core._validate import nearest
 from async_pipeline.errors import UsageError
@@ -160,7 +160,63 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         "clear", parents=[common], help="remove every local cache entry and baseline"
     )
     _format(clear, ("text", "json"), "text")
+    _sync_commands(commands, common)
     return parser
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workflow", metavar="PATH", help="workflow file to write or check")
+    parser.add_argument("--lock", metavar="PATH", help="lock file to write or check")
+
+
+def _sync_actions(
+    parent: argparse.ArgumentParser, common: _Parser, dest: str, paths: bool = False
+) -> None:
+    actions = parent.add_subparsers(dest=dest, metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    for name, what in (
+        ("list", "the generated files and whether each is current"),
+        ("generate", "write the generated files"),
+        ("check", "exit 1 with a diff when a generated file is stale or missing"),
+    ):
+        action = actions.add_parser(name, parents=[common], help=what)
+        if name == "list":
+            _format(action, ("text", "json"), "text")
+        if paths:
+            _paths(action)
+
+
+def _sync_commands(commands: Any, common: _Parser) -> None:
+    sync = commands.add_parser(
+        "sync", parents=[common], help="keep generated files (GitHub workflow, tasks) current"
+    )
+    targets = sync.add_subparsers(dest="sync_command", metavar="TARGET", parser_class=_Parser)
+    targets.required = True
+    for name, what in (
+        ("list", "every generated file and whether it is current"),
+        ("generate", "write every generated file"),
+        ("check", "exit 1 with a diff when a generated file is stale or missing"),
+    ):
+        action = targets.add_parser(name, parents=[common], help=what)
+        if name == "list":
+            _format(action, ("text", "json"), "text")
+    github = targets.add_parser("github", parents=[common], help="the GitHub Actions workflow")
+    _sync_actions(github, common, "sync_action", paths=True)
+    tasks = targets.add_parser("tasks", parents=[common], help="package.json / deno.json tasks")
+    _sync_actions(tasks, common, "sync_action")
+
+    gh = commands.add_parser("github", parents=[common], help="the generated GitHub workflow")
+    gh_commands = gh.add_subparsers(dest="github_command", metavar="ACTION", parser_class=_Parser)
+    gh_commands.required = True
+    _paths(gh_commands.add_parser("generate", parents=[common], help="write workflow and lock"))
+    _paths(gh_commands.add_parser("check", parents=[common], help="exit 1 when they are stale"))
+    run = gh_commands.add_parser(
+        "run", parents=[common], help="run the jobs whose triggers match this GitHub event"
+    )
+    run.add_argument("--job", metavar="JOB", help="only this job (on workflow_dispatch: any job)")
+    run.add_argument(
+        "--concurrency", type=_positive, metavar="N", help="tasks to run at once (default: cores)"
+    )
 
 
 def _positive(text: str) -> int:
