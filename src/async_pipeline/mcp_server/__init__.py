@@ -39,16 +39,15 @@ def serve(
 
 
 async def _serve_stdio(options: ServerOptions) -> None:
-    from mcp.server.stdio import stdio_server
+    from async_pipeline.mcp_server._stdio import serve_stdio
 
     server = build_server(options, tool_specs(options))
-    # stdio_server points fd 1 at stderr while it serves, so nothing but protocol messages
-    # (not even a stray print in a function step) can reach the host's pipe.
-    async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as group:
+    async with anyio.create_task_group() as group:
         group.start_soon(_stop_on_signal, group.cancel_scope)
         # A signal cancels this scope: in-flight run_job calls end their tasks and finalize
-        # their records on the way out, as a CLI run does on SIGINT.
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        # their records on the way out, as a CLI run does on SIGINT. Our transport (not the
+        # SDK's stdio_server) answers malformed lines and keeps fd 1 off the wire.
+        await serve_stdio(server)
         group.cancel_scope.cancel()
 
 

@@ -21,6 +21,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from async_pipeline.errors import PipelineError, UsageError
+from async_pipeline.mcp_server import _resources
 from async_pipeline.mcp_server._schemas import check_arguments, output_schema
 from async_pipeline.mcp_server._tools import ToolSpec
 
@@ -31,7 +32,8 @@ logger = logging.getLogger("async_pipeline.mcp_server")
 INSTRUCTIONS = (
     "async-pipeline: inspect this repository's pipeline (tasks, jobs, dependency graph, "
     "resolved task config, metadata) and its past runs without running anything. Start with "
-    "list_tasks or graph, then explain_task for one task. Errors carry a stable "
+    "list_tasks or graph, then explain_task for one task. Runs and their failure context "
+    "packs are also resources (async-pipeline://runs/{runId}). Errors carry a stable "
     "ASYNC_PIPELINE_* code and a hint."
 )
 
@@ -138,6 +140,21 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
                 )
             )
 
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return await _resources.list_resources(options, ctx, params)
+
+    async def list_templates(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return await _resources.list_templates(options, ctx, params)
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        return await _resources.read_resource(options, ctx, params)
+
     return Server(
         "async-pipeline",
         version=__version__,
@@ -145,4 +162,7 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
     )
