@@ -164,10 +164,28 @@ def _cache(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _mcp(args: argparse.Namespace, cwd: Path, out: Output) -> int:
+    if args.http is not None:
+        return _mcp_http(args, cwd)
+    if args.token_env is not None:
+        raise UsageError(
+            "ASYNC_PIPELINE_USAGE",
+            "--token-env only applies to --http (stdio needs no token)",
+            hint="add --http [HOST:]PORT, or drop --token-env",
+        )
     # Imported here, not above: only this command may load the MCP SDK (fast start).
     from async_pipeline.mcp_server import serve
 
     return serve(config=getattr(args, "config", None), cwd=cwd, allow_run=args.allow_run)
+
+
+def _mcp_http(args: argparse.Namespace, cwd: Path) -> int:
+    from async_pipeline.mcp_server import ServerOptions
+    from async_pipeline.mcp_server._http import HttpOptions, parse_address, read_token, serve_http
+
+    host, port = parse_address(args.http)
+    options = ServerOptions(cwd=cwd, config=getattr(args, "config", None), allow_run=args.allow_run)
+    http = HttpOptions(port=port, host=host, token=read_token(args.token_env, args.environment))
+    return serve_http(options, http)
 
 
 def _doctor(args: argparse.Namespace, cwd: Path, out: Output) -> int:

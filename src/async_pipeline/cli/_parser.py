@@ -130,6 +130,16 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     mcp.add_argument(
         "--allow-run", action="store_true", help="also offer run_job (runs commands here)"
     )
+    mcp.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1)",
+    )
+    mcp.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help="with --http: require `Authorization: Bearer $NAME` on every request",
+    )
 
     gc = commands.add_parser("gc", parents=[common], help="prune old run records and cache entries")
     gc.add_argument(
