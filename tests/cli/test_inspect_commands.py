@@ -162,3 +162,33 @@ def test_config_flag_works_before_or_after_the_command(tmp_path: Path) -> None:
     assert json.loads(before.stdout) == json.loads(after.stdout)
     directory = run_cli(["list", "--config", str(FIXTURES / "minimal")], tmp_path)
     assert directory.code == 0
+
+
+def test_large_answers_come_a_page_at_a_time_and_say_how_to_get_more(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    try:
+        from synthetic import write_pipeline
+    finally:
+        sys.path.pop(0)
+    write_pipeline(tmp_path, tasks=450)
+    first = _json(["list"], tmp_path)
+    jsonschema.validate(first, _schema("task-list.schema.json"))
+    assert (len(first["tasks"]), first["total"], first["truncated"]) == (200, 450, True)
+    assert first["nextOffset"] == 200 and "offset 200" in first["hint"]
+    last = _json(["list", "--offset", "400"], tmp_path)
+    assert (len(last["tasks"]), last["truncated"], last["nextOffset"], last["hint"]) == (
+        50,
+        False,
+        None,
+        None,
+    )
+    assert len(_json(["list", "--limit", "0"], tmp_path)["tasks"]) == 450
+    graph = _json(["graph", "--limit", "10"], tmp_path)
+    jsonschema.validate(graph, _schema("graph.schema.json"))
+    ids = {n["id"] for n in graph["nodes"]}
+    assert len(ids) == 10 and graph["truncated"] is True
+    assert all(e["from"] in ids and e["to"] in ids for e in graph["edges"])
+    assert "truncated" in run_cli(["graph", "--limit", "10", "--format", "dot"], tmp_path).stdout
+    assert "offset 200" in run_cli(["list"], tmp_path).stdout

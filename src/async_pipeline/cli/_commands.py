@@ -28,7 +28,9 @@ def _metadata(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _list(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    data = _data.list_tasks(_load(args, cwd), prefix=args.prefix, job=args.job)
+    data = _data.list_tasks(
+        _load(args, cwd), prefix=args.prefix, job=args.job, limit=args.limit, offset=args.offset
+    )
     if args.format == "json":
         out.json(data)
     else:
@@ -37,7 +39,9 @@ def _list(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _graph(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    data = _data.graph(_load(args, cwd), job=args.job, prefix=args.prefix)
+    data = _data.graph(
+        _load(args, cwd), job=args.job, prefix=args.prefix, limit=args.limit, offset=args.offset
+    )
     if args.format == "json":
         out.json(data)
     else:

@@ -75,11 +75,13 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     _format(listing, ("json", "text"), "text")
     listing.add_argument("--prefix", metavar="ID", help="only tasks whose id starts with ID")
     listing.add_argument("--job", metavar="JOB", help="only tasks the job runs")
+    _paging(listing)
 
     graph = commands.add_parser("graph", parents=[common], help="the task dependency graph")
     _format(graph, ("text", "json", "dot", "mermaid"), "text")
     graph.add_argument("--job", metavar="JOB", help="only the subgraph the job runs")
     graph.add_argument("--prefix", metavar="ID", help="only tasks whose id starts with ID")
+    _paging(graph)
 
     explain = commands.add_parser(
         "explain", parents=[common], help="one task resolved: config, deps, dependents, jobs"
@@ -226,6 +228,15 @@ def _sync_commands(commands: Any, common: _Parser) -> None:
     run.add_argument("--job", metavar="JOB", help="only this job (on workflow_dispatch: any job)")
     run.add_argument(
         "--concurrency", type=_positive, metavar="N", help="tasks to run at once (default: cores)"
+    )
+
+
+def _paging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--limit", type=_non_negative, default=200, metavar="N", help="tasks per page (0: all)"
+    )
+    parser.add_argument(
+        "--offset", type=_non_negative, default=0, metavar="N", help="skip the first N tasks"
     )
 
 

@@ -79,13 +79,20 @@ def task_list(data: Data) -> str:
         desc = f"  {task['description']}" if task["description"] else ""
         lines.append(f"{task['id']:<{width}}{desc}{deps}")
     lines.append(f"{data['total']} task{'s' if data['total'] != 1 else ''}")
+    if data["truncated"]:
+        lines.append(f"showing {len(tasks)} from offset {data['offset']}: {data['hint']}")
     return "\n".join(lines)
+
+
+def _cut(data: Data, comment: str) -> list[str]:
+    return [f"{comment} truncated: {data['hint']}"] if data["truncated"] else []
 
 
 def graph_text(data: Data) -> str:
     lines = [f"{e['from']} -> {e['to']}" for e in data["edges"]]
     linked = {e["from"] for e in data["edges"]} | {e["to"] for e in data["edges"]}
     lines.extend(n["id"] for n in data["nodes"] if n["id"] not in linked)
+    lines.extend(_cut(data, "#"))
     return "\n".join(lines) if lines else "(empty graph)"
 
 
@@ -99,6 +106,7 @@ def graph_dot(data: Data) -> str:
         shape = ", shape=box" if node["kind"] == "source" else ""
         lines.append(f"  {_quote(node['id'])} [label={_quote(node['id'])}{shape}];")
     lines.extend(f"  {_quote(e['from'])} -> {_quote(e['to'])};" for e in data["edges"])
+    lines.extend(_cut(data, "  //"))
     lines.append("}")
     return "\n".join(lines)
 
@@ -110,6 +118,7 @@ def graph_mermaid(data: Data) -> str:
         label = node["id"].replace('"', "#quot;")
         lines.append(f'  {ids[node["id"]]}["{label}"]')
     lines.extend(f"  {ids[e['from']]} --> {ids[e['to']]}" for e in data["edges"])
+    lines.extend(_cut(data, "  %%"))
     return "\n".join(lines)
 
 

@@ -103,6 +103,13 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
 
     offered = {spec.name: spec for spec in specs}
 
+    async def list_prompts(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        # No prompts yet; answering (rather than method-not-found) lets hosts that always ask
+        # for prompts carry on.
+        return types.ListPromptsResult(prompts=[])
+
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -162,6 +169,7 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_prompts=list_prompts,
         on_list_resources=list_resources,
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,

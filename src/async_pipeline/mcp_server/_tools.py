@@ -67,13 +67,25 @@ def runs_root(call: Call) -> Path:
 async def _list_tasks(call: Call, args: Mapping[str, Any]) -> Data:
     from async_pipeline.query import _data
 
-    return _data.list_tasks(load(call), prefix=args.get("prefix"), job=args.get("job"))
+    return _data.list_tasks(
+        load(call),
+        prefix=args.get("prefix"),
+        job=args.get("job"),
+        limit=args.get("limit", _data.DEFAULT_PAGE),
+        offset=args.get("offset", 0),
+    )
 
 
 async def _graph(call: Call, args: Mapping[str, Any]) -> Data:
     from async_pipeline.query import _data
 
-    return _data.graph(load(call), job=args.get("job"), prefix=args.get("prefix"))
+    return _data.graph(
+        load(call),
+        job=args.get("job"),
+        prefix=args.get("prefix"),
+        limit=args.get("limit", _data.DEFAULT_PAGE),
+        offset=args.get("offset", 0),
+    )
 
 
 async def _explain_task(call: Call, args: Mapping[str, Any]) -> Data:
@@ -111,6 +123,13 @@ _PREFIX = {
     "description": "Only tasks whose id starts with this (e.g. 'dist.' for the dist group).",
 }
 _JOB = {**_TEXT, "description": "Only tasks the job runs (its targets and their dependencies)."}
+_LIMIT = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "Tasks per answer (default 200; 0 for all). A cut answer says truncated, "
+    "with nextOffset to continue from.",
+}
+_OFFSET = {"type": "integer", "minimum": 0, "description": "Skip this many tasks (paging)."}
 
 INSPECTION_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -123,7 +142,7 @@ INSPECTION_TOOLS: tuple[ToolSpec, ...] = (
             "(task id prefix) or 'job'. Runs nothing. Same JSON as "
             "`async-pipeline list --format json`."
         ),
-        properties={"prefix": _PREFIX, "job": _JOB},
+        properties={"prefix": _PREFIX, "job": _JOB, "limit": _LIMIT, "offset": _OFFSET},
         output_model=f"{_MODELS}:TaskList",
         handler=_list_tasks,
     ),
@@ -136,7 +155,7 @@ INSPECTION_TOOLS: tuple[ToolSpec, ...] = (
             "Use it to see order and fan-out; filter with 'job' or 'prefix'. Runs nothing. Same "
             "JSON as `async-pipeline graph --format json`."
         ),
-        properties={"job": _JOB, "prefix": _PREFIX},
+        properties={"job": _JOB, "prefix": _PREFIX, "limit": _LIMIT, "offset": _OFFSET},
         output_model=f"{_MODELS}:Graph",
         handler=_graph,
     ),

@@ -44,19 +44,37 @@ def metadata(pipeline: Pipeline, *, include_sources: bool = False) -> PipelineMe
 
 
 def list_tasks(
-    pipeline: Pipeline, *, prefix: str | None = None, job: str | None = None
+    pipeline: Pipeline,
+    *,
+    prefix: str | None = None,
+    job: str | None = None,
+    limit: int = _data.DEFAULT_PAGE,
+    offset: int = 0,
 ) -> TaskList:
-    """Tasks in declaration order, optionally only those under an id prefix or in a job."""
+    """Tasks in declaration order (a page of ``limit``; 0 for all), optionally only those
+    under an id prefix or in a job."""
     from async_pipeline.query.models import TaskList
 
-    return TaskList.model_validate(_data.list_tasks(pipeline, prefix=prefix, job=job))
+    return TaskList.model_validate(
+        _data.list_tasks(pipeline, prefix=prefix, job=job, limit=limit, offset=offset)
+    )
 
 
-def graph(pipeline: Pipeline, *, job: str | None = None, prefix: str | None = None) -> Graph:
-    """Task nodes and dependency edges (``from`` runs before ``to``)."""
+def graph(
+    pipeline: Pipeline,
+    *,
+    job: str | None = None,
+    prefix: str | None = None,
+    limit: int = _data.DEFAULT_PAGE,
+    offset: int = 0,
+) -> Graph:
+    """Task nodes (a page of ``limit``; 0 for all) and dependency edges (``from`` runs before
+    ``to``)."""
     from async_pipeline.query.models import Graph
 
-    return Graph.model_validate(_data.graph(pipeline, job=job, prefix=prefix))
+    return Graph.model_validate(
+        _data.graph(pipeline, job=job, prefix=prefix, limit=limit, offset=offset)
+    )
 
 
 def explain_task(pipeline: Pipeline, task_id: str) -> Explanation:

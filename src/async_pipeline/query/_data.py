@@ -139,14 +139,46 @@ def _selected(pipeline: Pipeline, prefix: str | None, job: str | None) -> list[s
     return ids
 
 
-def list_tasks(pipeline: Pipeline, *, prefix: str | None = None, job: str | None = None) -> Data:
+DEFAULT_PAGE = 200
+"""Tasks per answer unless asked otherwise: bounded, so an agent's context is not flooded."""
+
+
+def _page(ids: list[str], limit: int, offset: int, what: str) -> tuple[list[str], Data]:
+    """One page of ``ids`` (``limit`` 0: all) and the paging facts every answer carries."""
+    if limit < 0 or offset < 0:
+        raise QueryError("ASYNC_PIPELINE_INVALID_VALUE", "limit and offset must not be negative")
+    page = ids[offset:] if limit == 0 else ids[offset : offset + limit]
+    end = offset + len(page)
+    truncated = end < len(ids)
+    return page, {
+        "offset": offset,
+        "limit": limit,
+        "truncated": truncated,
+        "nextOffset": end if truncated else None,
+        "hint": f"{len(ids) - end} more {what}: ask again with offset {end}, or narrow with "
+        "a task id prefix or a job"
+        if truncated
+        else None,
+    }
+
+
+def list_tasks(
+    pipeline: Pipeline,
+    *,
+    prefix: str | None = None,
+    job: str | None = None,
+    limit: int = DEFAULT_PAGE,
+    offset: int = 0,
+) -> Data:
     reached = _jobs_by_task(pipeline)
     ids = _selected(pipeline, prefix, job)
+    page, paging = _page(ids, limit, offset, "tasks")
     return {
         "pipelineName": pipeline.name,
         "filter": {"prefix": prefix, "job": job},
         "total": len(ids),
-        "tasks": [_task_line(pipeline.tasks[t], reached) for t in ids],
+        **paging,
+        "tasks": [_task_line(pipeline.tasks[t], reached) for t in page],
     }
 
 
@@ -161,8 +193,16 @@ def _task_line(item: Task, reached: dict[str, list[str]]) -> Data:
     }
 
 
-def graph(pipeline: Pipeline, *, job: str | None = None, prefix: str | None = None) -> Data:
-    ids = _selected(pipeline, prefix, job)
+def graph(
+    pipeline: Pipeline,
+    *,
+    job: str | None = None,
+    prefix: str | None = None,
+    limit: int = DEFAULT_PAGE,
+    offset: int = 0,
+) -> Data:
+    selected = _selected(pipeline, prefix, job)
+    ids, paging = _page(selected, limit, offset, "task nodes")
     members = set(ids)
     nodes: list[Data] = [
         {"id": t, "kind": "task", "description": pipeline.tasks[t].description} for t in ids
@@ -180,6 +220,8 @@ def graph(pipeline: Pipeline, *, job: str | None = None, prefix: str | None = No
     return {
         "pipelineName": pipeline.name,
         "filter": {"prefix": prefix, "job": job},
+        "total": len(selected),
+        **paging,
         "nodes": nodes,
         "edges": edges,
     }

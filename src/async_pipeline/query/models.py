@@ -384,11 +384,19 @@ class TaskLine(_Model):
 
 
 class TaskList(_Model):
-    """Tasks (optionally filtered by id prefix or job) with the jobs that reach each."""
+    """Tasks (optionally filtered by id prefix or job) with the jobs that reach each.
+
+    A page at a time: ``truncated`` says more remain, ``nextOffset`` and ``hint`` how to get them.
+    """
 
     pipeline_name: str
     filter: QueryFilter
     total: int
+    offset: int
+    limit: int
+    truncated: bool
+    next_offset: int | None
+    hint: str | None
     tasks: list[TaskLine]
 
 
@@ -406,8 +414,16 @@ class GraphEdge(_Model):
 
 
 class Graph(_Model):
+    """Task nodes (a page at a time, as for task lists) and the edges among them."""
+
     pipeline_name: str
     filter: QueryFilter
+    total: int
+    offset: int
+    limit: int
+    truncated: bool
+    next_offset: int | None
+    hint: str | None
     nodes: list[GraphNode]
     edges: list[GraphEdge]
 
