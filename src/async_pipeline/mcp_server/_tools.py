@@ -15,6 +15,7 @@ from async_pipeline.mcp_server._schemas import strict_object
 
 if TYPE_CHECKING:
     from async_pipeline.core.model import Pipeline
+    from async_pipeline.core.reload import PipelineCache
     from async_pipeline.mcp_server._server import Call
 
 __all__ = ["INSPECTION_TOOLS", "ToolSpec", "load", "project_root", "runs_root"]
@@ -44,11 +45,18 @@ class ToolSpec:
         object.__setattr__(self, "input_schema", strict_object(self.properties, self.required))
 
 
-def load(call: Call) -> Pipeline:
-    """The pipeline as it is on disk now: loaded per call so edits are picked up."""
-    from async_pipeline.core.loader import load_pipeline
+_PIPELINES: PipelineCache | None = None
 
-    return load_pipeline(call.options.config, cwd=call.options.cwd)
+
+def load(call: Call) -> Pipeline:
+    """The pipeline as it is on disk now: re-imported whenever anything its import read
+    (pipeline.py, project modules, data files, directory listings) has changed."""
+    global _PIPELINES
+    if _PIPELINES is None:
+        from async_pipeline.core.reload import PipelineCache
+
+        _PIPELINES = PipelineCache()
+    return _PIPELINES.load(call.options.config, call.options.cwd)
 
 
 def project_root(pipeline: Pipeline, cwd: Path) -> Path:
