@@ -9,6 +9,7 @@ results carrying the code, never as tracebacks.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import mcp_types as types
 import orjson
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from async_pipeline.errors import PipelineError, UsageError
 from async_pipeline.mcp_server import _resources
@@ -28,6 +29,16 @@ from async_pipeline.mcp_server._tools import ToolSpec
 __all__ = ["Call", "ServerOptions", "build_server"]
 
 logger = logging.getLogger("async_pipeline.mcp_server")
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
 
 INSTRUCTIONS = (
     "async-pipeline: inspect this repository's pipeline (tasks, jobs, dependency graph, "
@@ -103,6 +114,14 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
 
     offered = {spec.name: spec for spec in specs}
 
+    async def set_logging_level(
+        ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        # The server's own diagnostics go to stderr through this logger; a host may turn
+        # their level up or down. (Task output never goes through it: it stays in task logs.)
+        logger.setLevel(_LOG_LEVELS.get(str(params.level), logging.WARNING))
+        return types.EmptyResult()
+
     async def list_prompts(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
@@ -162,15 +181,20 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
     ) -> types.ReadResourceResult:
         return await _resources.read_resource(options, ctx, params)
 
-    return Server(
-        "async-pipeline",
-        version=__version__,
-        title="async-pipeline",
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        on_list_prompts=list_prompts,
-        on_list_resources=list_resources,
-        on_list_resource_templates=list_templates,
-        on_read_resource=read_resource,
-    )
+    # Logging is a deprecated MCP capability (SEP-2577) that hosts and the conformance suite
+    # still exercise; answering it is harmless, and its deprecation notice is not for users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return Server(
+            "async-pipeline",
+            version=__version__,
+            title="async-pipeline",
+            instructions=INSTRUCTIONS,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            on_list_prompts=list_prompts,
+            on_set_logging_level=set_logging_level,
+            on_list_resources=list_resources,
+            on_list_resource_templates=list_templates,
+            on_read_resource=read_resource,
+        )
