@@ -10,6 +10,7 @@ from async_pipeline.core.env import EnvVar
 from async_pipeline.core.model import AgentProfile
 from async_pipeline.core.steps import AgentStep
 from async_pipeline.errors import PipelineError
+from async_pipeline.runner.env import resolve_var
 
 __all__ = ["ResolvedAgent", "agent_identity", "resolve_agent"]
 
@@ -22,22 +23,7 @@ class ResolvedAgent:
 
 
 def _value(value: str | EnvVar, env: Mapping[str, str], what: str) -> str:
-    if isinstance(value, str):
-        return value
-    selector = env.get(value.name) or value.default
-    if not selector:
-        raise PipelineError(
-            "ASYNC_PIPELINE_ENV_MISSING",
-            f"{what}: variable {value.name} is not set and has no default",
-        )
-    if value.mapping is None:
-        return selector
-    if selector in value.mapping:
-        return value.mapping[selector]
-    raise PipelineError(
-        "ASYNC_PIPELINE_ENV_UNMAPPED",
-        f"{what}: the value of {value.name} is not one of " + ", ".join(sorted(value.mapping)),
-    )
+    return value if isinstance(value, str) else resolve_var(value, env, what)
 
 
 def resolve_agent(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from async_pipeline.core.env import EnvSecret, EnvValue, EnvVar
 from async_pipeline.errors import PipelineError
 
-__all__ = ["ResolvedEnv", "resolve_declared"]
+__all__ = ["ResolvedEnv", "resolve_declared", "resolve_var"]
 
 
 @dataclass
@@ -61,14 +61,22 @@ def resolve_declared(
 
 
 def _resolve_var(value: EnvVar, key: str, source: Mapping[str, str], where: str) -> str:
-    selector = _lookup(source, value.name, key)
+    return resolve_var(value, source, f"{where}.{key}", destination=key)
+
+
+def resolve_var(
+    value: EnvVar, source: Mapping[str, str], where: str, *, destination: str | None = None
+) -> str:
+    """``env.var(...)``'s value: the variable (or its ``destination`` key), else the default,
+    then mapped. ``where`` names it in errors; values are never printed."""
+    selector = _lookup(source, value.name, destination or value.name)
     if selector is None:
         selector = value.default
     if selector is None:
         raise PipelineError(
             "ASYNC_PIPELINE_ENV_MISSING",
-            f"{where}.{key}: variable {value.name} is not set and has no default",
-            path=f"{where}.{key}",
+            f"{where}: variable {value.name} is not set and has no default",
+            path=where,
         )
     if value.mapping is None:
         return selector
@@ -78,7 +86,6 @@ def _resolve_var(value: EnvVar, key: str, source: Mapping[str, str], where: str)
         return selector
     raise PipelineError(
         "ASYNC_PIPELINE_ENV_UNMAPPED",
-        f"{where}.{key}: the value of {value.name} is not one of "
-        + ", ".join(sorted(value.mapping)),
-        path=f"{where}.{key}",
+        f"{where}: the value of {value.name} is not one of " + ", ".join(sorted(value.mapping)),
+        path=where,
     )
