@@ -88,10 +88,9 @@ def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 def _project_root(args: argparse.Namespace, cwd: Path) -> Path:
     """Where ``.async/`` lives: the --config file's directory, or the working directory."""
-    from async_pipeline.core.loader import resolve_config
+    from async_pipeline.core.loader import project_root
 
-    config = getattr(args, "config", None)
-    return resolve_config(config, cwd).parent if config is not None else cwd
+    return project_root(getattr(args, "config", None), cwd)
 
 
 def _runs(args: argparse.Namespace, cwd: Path, out: Output) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from async_pipeline.core.model import Pipeline
 from async_pipeline.errors import LoadError, PipelineError
 
-__all__ = ["DEFAULT_CONFIG", "load_pipeline", "resolve_config"]
+__all__ = ["DEFAULT_CONFIG", "load_pipeline", "project_root", "resolve_config"]
 
 DEFAULT_CONFIG = "pipeline.py"
 _loaded = 0
@@ -34,6 +34,12 @@ def resolve_config(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
             message = f"pipeline file {os.fspath(config)!r} does not exist (looked in {cwd})"
         raise LoadError("ASYNC_PIPELINE_CONFIG_NOT_FOUND", message, path=str(path))
     return path.resolve()
+
+
+def project_root(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
+    """Where a project's ``.async/`` lives, without importing its pipeline: the directory of
+    the ``--config`` file, or the working directory."""
+    return resolve_config(config, cwd).parent if config is not None else cwd
 
 
 def load_pipeline(

@@ -66,10 +66,9 @@ def project_root(pipeline: Pipeline, cwd: Path) -> Path:
 
 def runs_root(call: Call) -> Path:
     """Where ``.async/runs`` is read from without loading the pipeline, as ``runs`` does."""
-    from async_pipeline.core.loader import resolve_config
+    from async_pipeline.core.loader import project_root
 
-    config, cwd = call.options.config, call.options.cwd
-    return resolve_config(config, cwd).parent if config is not None else cwd
+    return project_root(call.options.config, call.options.cwd)
 
 
 async def _list_tasks(call: Call, args: Mapping[str, Any]) -> Data:
