@@ -24,7 +24,7 @@ from async_pipeline.core.model import Pipeline, Task
 from async_pipeline.redaction import Redactor
 from async_pipeline.runner._files import atomic_write_json
 from async_pipeline.runner.cache.file_store import FileStore
-from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker, digest_file
+from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker
 from async_pipeline.runner.cache.keys import step_identity, task_key
 from async_pipeline.runner.cache.memory_store import MemoryStore
 from async_pipeline.runner.cache.store import (
@@ -33,6 +33,7 @@ from async_pipeline.runner.cache.store import (
     EntryTooLargeError,
     OutputFile,
     StoreError,
+    digest_bytes,
 )
 
 __all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
@@ -238,7 +239,7 @@ class CacheEngine:
                 )
                 return
             outputs.append(
-                OutputFile(relative, digest_file(path), len(data), path.stat().st_mode & 0o777)
+                OutputFile(relative, digest_bytes(data), len(data), path.stat().st_mode & 0o777)
             )
             files[relative] = path
         entry = Entry(
