@@ -13,21 +13,17 @@ from typing import Any
 import orjson
 
 from async_pipeline.core.model import Pipeline
+from async_pipeline.core.paths import RECORD_FILE, RUNS_DIR, run_ids
 from async_pipeline.errors import QueryError
 from async_pipeline.query._render import Data
 
-RUNS_DIR = Path(".async") / "runs"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_LIMIT = 200
 
 
 def _run_ids(root: Path) -> list[str]:
-    runs = root / RUNS_DIR
-    if not runs.is_dir():
-        return []
-    return sorted(
-        (p.name for p in runs.iterdir() if (p / "execution.json").is_file()), reverse=True
-    )
+    """Newest first."""
+    return run_ids(root)[::-1]
 
 
 def _load(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -78,7 +74,7 @@ def list_runs(root: Path, *, limit: int = 20, cursor: str | None = None) -> Data
     else:
         ids_after = ids
     page = ids_after[:limit]
-    runs = [_summary(i, *_load(root / RUNS_DIR / i / "execution.json")) for i in page]
+    runs = [_summary(i, *_load(root / RUNS_DIR / i / RECORD_FILE)) for i in page]
     more = len(ids_after) > limit
     return {
         "total": len(ids),
@@ -102,7 +98,7 @@ def read_run(root: Path, run_id: str, *, max_log_bytes: int = 4096) -> Data:
     if max_log_bytes < 0:
         raise QueryError("ASYNC_PIPELINE_INVALID_VALUE", "max_log_bytes must not be negative")
     run_dir = root / RUNS_DIR / run_id
-    if not (run_dir / "execution.json").is_file():
+    if not (run_dir / RECORD_FILE).is_file():
         recent = _run_ids(root)[:3]
         raise QueryError(
             "ASYNC_PIPELINE_UNKNOWN_RUN",
@@ -110,7 +106,7 @@ def read_run(root: Path, run_id: str, *, max_log_bytes: int = 4096) -> Data:
             path=run_id,
             hint=("recent runs: " + ", ".join(recent)) if recent else "no runs recorded yet",
         )
-    record, error = _load(run_dir / "execution.json")
+    record, error = _load(run_dir / RECORD_FILE)
     if record is None:
         raise QueryError("ASYNC_PIPELINE_RUN_UNREADABLE", f"run {run_id}: {error}", path=run_id)
     logs: Data = {}

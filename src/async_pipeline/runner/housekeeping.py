@@ -13,15 +13,13 @@ from typing import Any
 
 import orjson
 
+from async_pipeline.core.paths import BASELINES_DIR, CACHE_DIR, CACHE_TASKS_DIR
 from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX, referenced_blobs
 from async_pipeline.runner.lock import RunLock
 from async_pipeline.runner.records import new_run_id, prune_runs
 
 __all__ = ["CACHE_DIR", "CACHE_TASKS_DIR", "clear_cache", "collect_garbage", "keep_runs"]
 
-CACHE_DIR = Path(".async") / "cache"
-CACHE_TASKS_DIR = CACHE_DIR / "tasks"
-BASELINES_DIR = CACHE_DIR / "baselines"
 DEFAULT_KEEP_RUNS = 50
 DAY_SECONDS = 86_400
 

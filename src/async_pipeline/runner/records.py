@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from async_pipeline.core.paths import RECORD_FILE, RUNS_DIR, run_ids
 from async_pipeline.runner._files import atomic_write_json, read_json
 
 __all__ = [
@@ -30,8 +31,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-RUNS_DIR = Path(".async") / "runs"
-RECORD_FILE = "execution.json"
 
 
 def now_iso() -> str:
@@ -119,14 +118,6 @@ class RunRecord:
 
     def write(self, run_dir: Path) -> None:
         atomic_write_json(run_dir / RECORD_FILE, self.to_json())
-
-
-def run_ids(root: Path) -> list[str]:
-    """Run ids that have a record, oldest first."""
-    runs = root / RUNS_DIR
-    if not runs.is_dir():
-        return []
-    return sorted(p.name for p in runs.iterdir() if (p / RECORD_FILE).is_file())
 
 
 def prune_runs(root: Path, keep: int, *, protect: str | None = None) -> list[str]:
