@@ -28,6 +28,7 @@ from async_pipeline.core.commands import CommandPolicy
 from async_pipeline.core.model import Task
 from async_pipeline.core.steps import AgentStep
 from async_pipeline.redaction import Redactor
+from async_pipeline.runner._files import resolves_inside
 from async_pipeline.runner.executor import CommandExecutor, OutputSink
 from async_pipeline.runner.policy import Decision, decide, decision_record
 
@@ -68,12 +69,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _inside(path: Path, directory: Path) -> bool:
-    real = os.path.realpath(path)
-    base = os.path.realpath(directory)
-    return real == base or real.startswith(base + os.sep)
-
-
 def _land(destination: Path, data: bytes) -> None:
     temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.agent")
     try:
@@ -111,7 +106,7 @@ async def run_agent_step(
     destination: Path | None = None
     if step.stdout_to is not None:
         destination = cwd / step.stdout_to
-        if not _inside(destination.parent, cwd):
+        if not resolves_inside(destination.parent, cwd):
             return AgentOutcome(
                 None,
                 {

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "read_json", "resolves_inside"]
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -40,3 +40,13 @@ def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
 def read_json(path: Path) -> Any:
     """Parse a JSON file; raises ``OSError`` or ``orjson.JSONDecodeError``."""
     return orjson.loads(path.read_bytes())
+
+
+def resolves_inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
+    """Whether ``path``, with every symlink followed as it stands now, is within ``directory``.
+
+    The check before writing on a user's behalf (cache restores, agent artifacts): a path
+    that merely looks relative can still lead out through a symlinked directory.
+    """
+    real, base = os.path.realpath(path), os.path.realpath(directory)
+    return real == base or real.startswith(base + os.sep)

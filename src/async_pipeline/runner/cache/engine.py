@@ -21,8 +21,9 @@ import orjson
 from async_pipeline.core.cache import FileCache, MemoryCache, RedisCache
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline, Task
+from async_pipeline.core.paths import BASELINES_DIR
 from async_pipeline.redaction import Redactor
-from async_pipeline.runner._files import atomic_write_json
+from async_pipeline.runner._files import atomic_write_json, resolves_inside
 from async_pipeline.runner.cache.file_store import FileStore
 from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker
 from async_pipeline.runner.cache.keys import step_identity, task_key
@@ -38,7 +39,6 @@ from async_pipeline.runner.cache.store import (
 
 __all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
 
-BASELINES_DIR = Path(".async") / "cache" / "baselines"
 DEFAULT_INPUTS = ("**",)
 BASELINE_BATCH = 64
 
@@ -79,7 +79,6 @@ class CacheEngine:
         self._pending: list[Future[str | None]] = []
         self._dead: set[int] = set()
         self._hit_baselines: list[Prepared] = []
-        self._real_root = os.path.realpath(root)
         # Directories are checked once per run; a restore never creates symlinks.
         self._inside_cache: dict[str, bool] = {}
         self._all_outputs = all_outputs(pipeline)
@@ -163,10 +162,7 @@ class CacheEngine:
         """Whether a directory (as it resolves now, symlinks followed) is in the project."""
         key = os.fspath(directory)
         if key not in self._inside_cache:
-            resolved = os.path.realpath(key)
-            self._inside_cache[key] = resolved == self._real_root or resolved.startswith(
-                self._real_root + os.sep
-            )
+            self._inside_cache[key] = resolves_inside(key, self.root)
         return self._inside_cache[key]
 
     def _input_files(self, task: Task, patterns: tuple[str, ...]) -> list[str]:
