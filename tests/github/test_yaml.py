@@ -11,7 +11,7 @@ from tests.github.conftest import parse_yaml
 MISREADABLE = [
     "yes", "No", "ON", "off", "true", "False", "null", "~", "", " ", "3.10", "1e3", "0o17",
     "0x1F", "-1", ".inf", "2026-11-29", "a: b", "a #b", "#x", "*alias", "&anchor", "!tag",
-    "@at", "`tick", "${{ secrets.X }}", "{a}", "[a]", "- item", "? key", "line\nline",
+    "@at", "`tick", "${{ secrets.X }}", "{a}", "[a]", "- item", "? key", "line\nline", "word\n",
     "tab\there", "quote\"s", "back\\slash", "'single'", "%percent", "|", ">", "trailing ",
 ]  # fmt: skip
 

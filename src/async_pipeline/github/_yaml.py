@@ -16,7 +16,7 @@ __all__ = ["Commented", "dump", "plain"]
 
 # Plain (unquoted) only when nothing in YAML 1.1 or 1.2 could mistake the text for
 # another type or for syntax: a letter first, then a conservative set of characters.
-_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_./@-]*$")
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_./@-]*\Z")
 _RESERVED = frozenset(
     word
     for base in ("y", "n", "yes", "no", "on", "off", "true", "false", "null")
