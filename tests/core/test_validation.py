@@ -101,6 +101,12 @@ INVALID_VALUES: list[tuple[str, Declare, str]] = [
     ("task env value", lambda: build(tasks={"a": task(env={"A": 1})}), "tasks.a.env.A"),
     ("task env name dash", lambda: build(tasks={"a": task(env={"A-B": "x"})}), "tasks.a.env.A-B"),
     ("task env name digit", lambda: build(tasks={"a": task(env={"1A": "x"})}), "tasks.a.env.1A"),
+    (
+        "task env name newline",
+        lambda: build(tasks={"a": task(env={"A\n": "x"})}),
+        "tasks.a.env.A\n",
+    ),
+    ("cache ref newline", lambda: build(tasks={"a": task(cache="file\n")}), "tasks.a.cache"),
     ("pipeline env value", lambda: build(env={"A": 1}), "env.A"),
     ("pipeline env value None", lambda: build(env={"A": None}), "env.A"),
     ("pipeline env name", lambda: build(env={"A B": "x"}), "env.A B"),

@@ -45,7 +45,7 @@ from async_pipeline.core.triggers import CronTrigger, GithubTrigger, ManualTrigg
 from async_pipeline.errors import DefinitionError
 
 T = TypeVar("T")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 PERMISSIONS = ("contents", "id_token", "issues", "packages", "pull_requests")
 AGENT_PROFILE_FIELDS = ("command", "model", "api", "max_tokens")
 AGENT_APIS = ("anthropic",)

@@ -9,10 +9,10 @@ from typing import Any
 
 from async_pipeline.errors import DefinitionError
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)\Z")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class _Missing:
@@ -112,7 +112,10 @@ def expect_str_list(value: object, path: str, *, allow_single: bool = True) -> t
         return (expect_str(value, path),)
     if not isinstance(value, list | tuple):
         raise invalid(path, "a list of strings", value)
-    return tuple(expect_str(item, f"{path}[{i}]") for i, item in enumerate(value))
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item:  # the item's path is built only to report it
+            expect_str(item, f"{path}[{i}]")
+    return tuple(value)
 
 
 def expect_mapping(value: object, path: str) -> Mapping[str, Any]:

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_CACHE_REF = "file:local"
-_REF = re.compile(r"^[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?$")
+_REF = re.compile(r"^[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")
 
 
 @dataclass(frozen=True, slots=True)

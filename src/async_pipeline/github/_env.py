@@ -18,7 +18,7 @@ from async_pipeline.errors import DefinitionError
 
 __all__ = ["render_env"]
 
-_GITHUB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GITHUB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _check_name(name: str, where: str) -> str:

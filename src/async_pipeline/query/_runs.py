@@ -17,7 +17,7 @@ from async_pipeline.core.paths import RECORD_FILE, RUNS_DIR, run_ids
 from async_pipeline.errors import QueryError
 from async_pipeline.query._render import Data
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MAX_LIMIT = 200
 
 
