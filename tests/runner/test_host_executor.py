@@ -1,8 +1,13 @@
-"""The host executor runs real processes and ends their whole process tree."""
+"""The host executor runs real processes and ends their whole process tree.
+
+Every behaviour holds on both of its paths: commands watched by the asyncio loop itself
+(the default here) and the portable anyio path (``portable=True``, used on other backends).
+"""
 
 from __future__ import annotations
 
 import os
+import signal as signals
 from pathlib import Path
 
 import anyio
@@ -14,6 +19,11 @@ from async_pipeline.runner.executor import group_members
 from tests.runner._procs import live_processes_with, marker_seconds
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=[False, True], ids=["loop", "portable"])
+def portable(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 class Sink:
@@ -29,10 +39,16 @@ class Sink:
 
 
 async def _run(
-    command: str, tmp_path: Path, timeout_ms: int | None = None, grace: float = 0.5
+    command: str,
+    tmp_path: Path,
+    timeout_ms: int | None = None,
+    grace: float = 0.5,
+    *,
+    portable: bool,
 ) -> tuple[int, bool, Sink]:
     sink = Sink()
-    result = await HostExecutor(term_grace_seconds=grace).run_shell(
+    executor = HostExecutor(term_grace_seconds=grace, portable=portable)
+    result = await executor.run_shell(
         command,
         cwd=tmp_path,
         env={"PATH": os.environ["PATH"]},
@@ -43,52 +59,65 @@ async def _run(
     return result.exit_code, result.timed_out, sink
 
 
-async def test_output_and_exit_code_are_delivered(tmp_path: Path) -> None:
-    code, timed_out, sink = await _run("echo out; echo err >&2; exit 7", tmp_path)
+async def test_output_and_exit_code_are_delivered(tmp_path: Path, portable: bool) -> None:
+    code, timed_out, sink = await _run(
+        "echo out; echo err >&2; exit 7", tmp_path, portable=portable
+    )
     assert (code, timed_out) == (7, False)
     assert bytes(sink.out) == b"out\n" and bytes(sink.err) == b"err\n"
 
 
-async def test_binary_and_invalid_utf8_output_pass_through(tmp_path: Path) -> None:
-    code, _, sink = await _run("printf '\\377\\376\\000abc\\200'", tmp_path)
+async def test_binary_and_invalid_utf8_output_pass_through(tmp_path: Path, portable: bool) -> None:
+    code, _, sink = await _run("printf '\\377\\376\\000abc\\200'", tmp_path, portable=portable)
     assert code == 0
     assert bytes(sink.out) == b"\xff\xfe\x00abc\x80"
 
 
-async def test_a_timeout_ends_background_children_too(tmp_path: Path) -> None:
+async def test_a_timeout_ends_background_children_too(tmp_path: Path, portable: bool) -> None:
     seconds = marker_seconds()
     with anyio.fail_after(20):
-        code, timed_out, _ = await _run(f"sleep {seconds} & sleep {seconds} & wait", tmp_path, 300)
+        code, timed_out, _ = await _run(
+            f"sleep {seconds} & sleep {seconds} & wait", tmp_path, 300, portable=portable
+        )
     assert (code, timed_out) == (124, True)
     assert live_processes_with(seconds) == []
 
 
-async def test_a_timeout_kills_a_process_that_ignores_term(tmp_path: Path) -> None:
+async def test_a_timeout_kills_a_process_that_ignores_term(tmp_path: Path, portable: bool) -> None:
     seconds = marker_seconds()
     with anyio.fail_after(20):
-        code, timed_out, _ = await _run(f"trap '' TERM; sleep {seconds}", tmp_path, 200, grace=0.3)
+        code, timed_out, _ = await _run(
+            f"trap '' TERM; sleep {seconds}", tmp_path, 200, grace=0.3, portable=portable
+        )
     assert (code, timed_out) == (124, True)
     assert live_processes_with(seconds) == []
 
 
-async def test_processes_left_behind_by_a_finished_command_are_ended(tmp_path: Path) -> None:
+async def test_processes_left_behind_by_a_finished_command_are_ended(
+    tmp_path: Path, portable: bool
+) -> None:
     seconds = marker_seconds()
     with anyio.fail_after(20):
-        code, timed_out, _ = await _run(f"sleep {seconds} & echo started", tmp_path)
+        code, timed_out, _ = await _run(
+            f"sleep {seconds} & echo started", tmp_path, portable=portable
+        )
     assert (code, timed_out) == (0, False)
     assert live_processes_with(seconds) == []
 
 
-async def test_cancelling_a_command_ends_its_process_group(tmp_path: Path) -> None:
+async def test_cancelling_a_command_ends_its_process_group(tmp_path: Path, portable: bool) -> None:
     seconds = marker_seconds()
     with anyio.move_on_after(0.5):
-        await _run(f"sleep {seconds} & sleep {seconds}", tmp_path)
+        await _run(f"sleep {seconds} & sleep {seconds}", tmp_path, portable=portable)
     assert live_processes_with(seconds) == []
 
 
-async def test_a_signal_death_maps_to_128_plus_the_signal(tmp_path: Path) -> None:
-    code, _, _ = await _run("kill -TERM $$", tmp_path)
-    assert code == 143
+@pytest.mark.parametrize("signal", ["TERM", "KILL", "HUP"])
+async def test_a_signal_death_maps_to_128_plus_the_signal(
+    tmp_path: Path, portable: bool, signal: str
+) -> None:
+    code, _, _ = await _run(f"kill -{signal} $$", tmp_path, portable=portable)
+    assert code == 128 + int(getattr(signals.Signals, f"SIG{signal}"))
 
 
 async def test_check_tool_uses_the_task_path(tmp_path: Path) -> None:

@@ -6,12 +6,14 @@ the end of the task ends every process it started, not only the shell.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
+
+from async_pipeline.runner import _spawn
+from async_pipeline.runner._spawn import group_alive, signal_group
+from async_pipeline.runner._spawn import group_members as group_members
 
 if TYPE_CHECKING:
     from async_pipeline.core.model import Task
@@ -72,13 +78,25 @@ class CommandExecutor(Protocol):
 
 
 class HostExecutor:
-    """Runs commands with ``/bin/sh -c`` on this machine."""
+    """Runs commands with ``/bin/sh -c`` on this machine.
+
+    On asyncio with Linux pidfds, the event loop watches each command's pipes and exit
+    itself (``_spawn``); elsewhere, or with ``portable=True``, commands run through
+    ``anyio.open_process``, which works on every anyio backend. Both behave the same.
+    """
 
     name = "host"
 
-    def __init__(self, shell: str = "/bin/sh", term_grace_seconds: float = TERM_GRACE_SECONDS):
+    def __init__(
+        self,
+        shell: str = "/bin/sh",
+        term_grace_seconds: float = TERM_GRACE_SECONDS,
+        *,
+        portable: bool = False,
+    ):
         self.shell = shell
         self.term_grace_seconds = term_grace_seconds
+        self.portable = portable
 
     async def check_tool(self, tool: str, *, env: Mapping[str, str]) -> bool:
         return shutil.which(tool, path=env.get("PATH", os.defpath)) is not None
@@ -94,6 +112,34 @@ class HostExecutor:
         output: OutputSink,
     ) -> CommandResult:
         started = time.monotonic()
+        limit = None if timeout_ms is None else timeout_ms / 1000
+        returncode: int | None
+        loop = None if self.portable else _spawn.watching_loop()
+        if loop is not None:
+            returncode, timed_out = await _spawn.run_watched(
+                loop,
+                [self.shell, "-c", command],
+                cwd=cwd,
+                env=env,
+                stdout=output.stdout,
+                stderr=output.stderr,
+                limit=limit,
+                grace=self.term_grace_seconds,
+                drain=DRAIN_SECONDS,
+            )
+        else:
+            returncode, timed_out = await self._run_portable(command, cwd, env, limit, output)
+        code = TIMEOUT_EXIT_CODE if timed_out else _exit_code(returncode)
+        return CommandResult(code, timed_out, int((time.monotonic() - started) * 1000))
+
+    async def _run_portable(
+        self,
+        command: str,
+        cwd: Path,
+        env: Mapping[str, str],
+        limit: float | None,
+        output: OutputSink,
+    ) -> tuple[int | None, bool]:
         _prefer_pidfd_child_watcher()
         # Shielded: a cancellation landing mid-spawn would leave a started process group
         # that nothing here knows about. Once spawned, the cancellation is honoured below.
@@ -112,7 +158,6 @@ class HostExecutor:
                 out_done, err_done = anyio.Event(), anyio.Event()
                 readers.start_soon(_pump, process.stdout, output.stdout, out_done)
                 readers.start_soon(_pump, process.stderr, output.stderr, err_done)
-                limit = None if timeout_ms is None else timeout_ms / 1000
                 with anyio.move_on_after(limit) as scope:
                     await process.wait()
                 if scope.cancelled_caught:
@@ -121,7 +166,7 @@ class HostExecutor:
                 else:
                     # The shell is done. Whatever it left running in its group ends with the
                     # task; otherwise an inherited pipe would keep the task open forever.
-                    _signal_group(process.pid, signal.SIGTERM)
+                    signal_group(process.pid, signal.SIGTERM)
                 with anyio.move_on_after(DRAIN_SECONDS):
                     await out_done.wait()
                     await err_done.wait()
@@ -131,21 +176,20 @@ class HostExecutor:
                 await self._terminate(process)
             raise
         finally:
-            _signal_group(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             with anyio.CancelScope(shield=True):
                 await process.aclose()
-        code = TIMEOUT_EXIT_CODE if timed_out else _exit_code(process.returncode)
-        return CommandResult(code, timed_out, int((time.monotonic() - started) * 1000))
+        return process.returncode, timed_out
 
     async def _terminate(self, process: Process) -> None:
         """TERM the whole group, wait a grace period, then KILL what is left."""
-        _signal_group(process.pid, signal.SIGTERM)
+        signal_group(process.pid, signal.SIGTERM)
         with anyio.move_on_after(self.term_grace_seconds):
             await process.wait()
             # A process group's end has no event to wait on; poll it within the grace period.
-            while _group_alive(process.pid):  # noqa: ASYNC110
+            while group_alive(process.pid):  # noqa: ASYNC110
                 await anyio.sleep(0.02)
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         await process.wait()
 
 
@@ -161,28 +205,17 @@ async def _pump(
         done.set()
 
 
-_pidfd_usable: bool | None = None
-
-
 def _prefer_pidfd_child_watcher() -> None:
     """On Python 3.11, asyncio waits for each child with a thread of its own; a pidfd watcher
     waits in the event loop instead (3.12 chooses it by default). Starting one thread per
     command measured ~0.5 ms a task here. Only the untouched default is replaced, and the
     watcher follows whichever loop is running (each ``anyio.run`` makes a new one)."""
-    global _pidfd_usable
-    if sys.version_info >= (3, 12):
+    if sys.version_info >= (3, 12) or not _spawn.pidfd_supported():
         return
-    if _pidfd_usable is None:
-        try:
-            os.close(os.pidfd_open(os.getpid()))
-            _pidfd_usable = True
-        except (AttributeError, OSError):
-            _pidfd_usable = False
-    if not _pidfd_usable:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # another anyio backend: it watches its children itself
         return
-    import asyncio
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         policy = asyncio.get_event_loop_policy()
@@ -191,47 +224,10 @@ def _prefer_pidfd_child_watcher() -> None:
             watcher = asyncio.PidfdChildWatcher()
             policy.set_child_watcher(watcher)
         if isinstance(watcher, asyncio.PidfdChildWatcher) and not watcher.is_active():
-            watcher.attach_loop(asyncio.get_running_loop())
+            watcher.attach_loop(loop)
 
 
 def _exit_code(returncode: int | None) -> int:
     if returncode is None:
         return 1
     return 128 - returncode if returncode < 0 else returncode
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies awaiting reaping are not)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return bool(group_members(pgid))
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids in a process group, read from /proc; [] where /proc is absent."""
-    members: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return members
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
