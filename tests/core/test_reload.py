@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from async_pipeline.core.reload import PipelineCache
+from async_pipeline.core.reload import PipelineCache, load_recorded
 from async_pipeline.errors import PipelineError
 
 PIPELINE = """
@@ -78,3 +78,35 @@ def test_a_failed_load_is_not_kept(project: Path) -> None:
         cache.load(None, project)
     (project / "version.txt").write_text("3\n")
     assert cache.load(None, project).name == "app-3"
+
+
+def test_a_helper_imported_from_cached_bytecode_is_still_fingerprinted(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.dont_write_bytecode", False)  # Python's default
+    PipelineCache().load(None, project)  # leaves __pycache__/helpers.*.pyc behind
+    cache = PipelineCache()
+    assert cache.load(None, project).name == "app-1"  # this load reads helpers from the .pyc
+    _same_stat_edit(project / "helpers.py", "'app'", "'apq'")
+    assert cache.load(None, project).name == "apq-1"
+
+
+def test_what_the_import_stats_and_reads_from_the_environment_is_fingerprinted(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELOAD_TEST_FLAVOR", raising=False)
+    (project / "pipeline.py").write_text(
+        "import os\nfrom pathlib import Path\n"
+        "from async_pipeline import define_pipeline, sh, task\n"
+        "flag = 'on' if Path('flag').exists() else 'off'\n"
+        "flavor = os.environ.get('RELOAD_TEST_FLAVOR', 'plain')\n"
+        "pipeline = define_pipeline(name=f'{flag}-{flavor}', tasks={'a': task(sh('true'))})\n"
+    )
+    cache = PipelineCache()
+    assert cache.load(None, project).name == "off-plain"
+    (project / "flag").touch()
+    assert cache.load(None, project).name == "on-plain"
+    pipeline, fingerprint = load_recorded(None, project)
+    assert pipeline.name == "on-plain"
+    assert "RELOAD_TEST_FLAVOR" in fingerprint.env_names and not fingerprint.env_all
+    assert type(os.environ).__name__ == "_Environ"  # the process's own, put back after the load

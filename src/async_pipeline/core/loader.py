@@ -14,26 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from async_pipeline.core.model import Pipeline
+from async_pipeline.core.paths import DEFAULT_CONFIG, resolve_config
 from async_pipeline.errors import LoadError, PipelineError
 
 __all__ = ["DEFAULT_CONFIG", "load_pipeline", "project_root", "resolve_config"]
 
-DEFAULT_CONFIG = "pipeline.py"
 _loaded = 0
-
-
-def resolve_config(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
-    """The pipeline file for ``--config`` (relative to ``cwd``) or ``cwd/pipeline.py``."""
-    path = cwd / (config if config is not None else DEFAULT_CONFIG)
-    if path.is_dir():
-        path = path / DEFAULT_CONFIG
-    if not path.is_file():
-        if config is None:
-            message = f"no {DEFAULT_CONFIG} in {cwd}; create one or pass --config PATH"
-        else:
-            message = f"pipeline file {os.fspath(config)!r} does not exist (looked in {cwd})"
-        raise LoadError("ASYNC_PIPELINE_CONFIG_NOT_FOUND", message, path=str(path))
-    return path.resolve()
 
 
 def project_root(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
@@ -131,6 +117,11 @@ def _forget_local_modules(root: Path, before: set[str]) -> None:
         if _is_local(sys.modules.get(name.partition(".")[0]), root)
     ]
     for name in local:
+        origin = getattr(sys.modules[name], "__file__", None)
+        if isinstance(origin, str) and origin.endswith(".py"):
+            # As for pipeline.py: an edit that keeps the size within the same second (or
+            # restores the mtime) must not be served from the timestamp-checked bytecode.
+            _prefer_hash_checked_bytecode(Path(origin))
         del sys.modules[name]
 
 

@@ -6,14 +6,19 @@ name the same paths from here, so the layout cannot drift between writer and rea
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from async_pipeline.errors import LoadError
 
 __all__ = [
     "BASELINES_DIR",
     "CACHE_DIR",
     "CACHE_TASKS_DIR",
+    "DEFAULT_CONFIG",
     "RECORD_FILE",
     "RUNS_DIR",
+    "resolve_config",
     "run_ids",
 ]
 
@@ -22,6 +27,7 @@ RECORD_FILE = "execution.json"
 CACHE_DIR = Path(".async") / "cache"
 CACHE_TASKS_DIR = CACHE_DIR / "tasks"
 BASELINES_DIR = CACHE_DIR / "baselines"
+DEFAULT_CONFIG = "pipeline.py"
 
 
 def run_ids(root: Path) -> list[str]:
@@ -30,3 +36,17 @@ def run_ids(root: Path) -> list[str]:
     if not runs.is_dir():
         return []
     return sorted(p.name for p in runs.iterdir() if (p / RECORD_FILE).is_file())
+
+
+def resolve_config(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
+    """The pipeline file for ``--config`` (relative to ``cwd``) or ``cwd/pipeline.py``."""
+    path = cwd / (config if config is not None else DEFAULT_CONFIG)
+    if path.is_dir():
+        path = path / DEFAULT_CONFIG
+    if not path.is_file():
+        if config is None:
+            message = f"no {DEFAULT_CONFIG} in {cwd}; create one or pass --config PATH"
+        else:
+            message = f"pipeline file {os.fspath(config)!r} does not exist (looked in {cwd})"
+        raise LoadError("ASYNC_PIPELINE_CONFIG_NOT_FOUND", message, path=str(path))
+    return path.resolve()

@@ -2,27 +2,37 @@
 
 A long-lived process (the MCP server) answers every question about the pipeline as it is on
 disk now. Re-importing a 1,000-task pipeline costs tens of milliseconds per question, so the
-loaded pipeline is kept together with a fingerprint of everything its import read: the
-content of each project file it opened (``pipeline.py``, the modules it imports from the
-project, any data file it reads) and the listing of each project directory it listed. The
-next question reuses it only if all of those are unchanged; an edit, a new file in a listed
-directory, or a deleted module means a fresh import. Nothing is trusted on timestamps.
+loaded pipeline is kept together with a fingerprint of everything its import read (see
+``core._fingerprint``): the content of each file it opened (``pipeline.py``, the source of
+every module it imported, any data file), the listing of each project directory it listed,
+what each path it stat'ed looked like, and which environment variables it read. The next
+question reuses it only if all of those are unchanged. The runner's job stamps keep the same
+fingerprint. Nothing is trusted on timestamps alone.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 import sys
 import threading
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from async_pipeline.core._fingerprint import (
+    Listing,
+    StatSig,
+    file_digest,
+    listing,
+    stat_sig,
+    unchanged,
+)
 from async_pipeline.core.loader import load_pipeline, resolve_config
 from async_pipeline.core.model import Pipeline
 
-__all__ = ["PipelineCache"]
+__all__ = ["Fingerprint", "PipelineCache", "load_recorded"]
 
 _recording = threading.local()
 _hook_installed = False
@@ -34,6 +44,7 @@ class _Reads:
     root: str
     files: set[str] = field(default_factory=set)
     dirs: set[str] = field(default_factory=set)
+    stats: set[tuple[str, bool]] = field(default_factory=set)
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -48,17 +59,106 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         target = args[0]
     else:
         return
-    if isinstance(target, int) or target is None:
-        return
+    path = _absolute(target)
+    if path is None or f"{os.sep}.async" in path or path.startswith(_PACKAGE):
+        return  # this package's own modules: its version covers them
+    if event == "open":
+        if f"{os.sep}__pycache__{os.sep}" in path and path.endswith(".pyc"):
+            # Imported from cached bytecode: what counts is the source it was compiled from.
+            try:
+                path = importlib.util.source_from_cache(path)
+            except ValueError:
+                pass
+        reads.files.add(path)
+    elif path == reads.root or path.startswith(reads.root + os.sep):
+        reads.dirs.add(path)
+
+
+def _absolute(target: object) -> str | None:
+    if target is None or isinstance(target, int):
+        return None
     try:
-        path = os.path.abspath(os.fsdecode(target))
+        return os.path.abspath(os.fsdecode(target))  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        return None
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_real_stat = os.stat
+_real_lstat = os.lstat
+
+
+def _stat(path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> Any:
+    _note_stat(path, dir_fd, follow_symlinks)
+    return _real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+
+def _lstat(path: Any, *, dir_fd: int | None = None) -> Any:
+    _note_stat(path, dir_fd, False)
+    return _real_lstat(path, dir_fd=dir_fd)
+
+
+def _note_stat(path: object, dir_fd: int | None, follow: bool) -> None:
+    """(While recording.) ``Path.exists()`` and ``os.path.isfile()`` raise no audit event:
+    user code's stats are seen through os.stat/os.lstat, which the import system never uses."""
+    reads: _Reads | None = getattr(_recording, "reads", None)
+    if reads is None or dir_fd is not None:
         return
-    if not (path == reads.root or path.startswith(reads.root + os.sep)):
-        return
-    if f"{os.sep}__pycache__" in path or f"{os.sep}.async" in path:
-        return
-    (reads.files if event == "open" else reads.dirs).add(path)
+    absolute = _absolute(path)
+    if absolute is not None and f"{os.sep}.async" not in absolute:
+        reads.stats.add((absolute, follow))
+
+
+class _EnvReads(MutableMapping[str, str]):
+    """``os.environ`` while a pipeline loads: the same variables, with reads noted."""
+
+    def __init__(self, inner: MutableMapping[str, str]) -> None:
+        self.inner = inner
+        self.names: set[str] = set()
+        self.everything = False
+
+    def __getitem__(self, key: str) -> str:
+        self.names.add(key)
+        return self.inner[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.names.add(key)
+        return key in self.inner
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.inner[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.inner[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self.everything = True
+        return iter(self.inner)
+
+    def __len__(self) -> int:
+        self.everything = True
+        return len(self.inner)
+
+    def copy(self) -> dict[str, str]:
+        self.everything = True
+        return dict(self.inner)
+
+
+@dataclass
+class Fingerprint:
+    """What one load of ``pipeline.py`` read (see the module docstring)."""
+
+    files: dict[str, str | None]
+    dirs: dict[str, Listing | None]
+    stats: list[tuple[str, bool, StatSig | None]]
+    env_names: set[str]
+    env_all: bool
+
+    def current(self) -> bool:
+        """Whether the files, listings and stats are as recorded (the env is the caller's
+        to compare: a long-lived process has one environment)."""
+        return unchanged(self.files, self.dirs, self.stats)
 
 
 def _install_hook() -> None:
@@ -69,32 +169,11 @@ def _install_hook() -> None:
             _hook_installed = True
 
 
-def _digest(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    except OSError:
-        return None
-
-
-def _listing(path: str) -> tuple[str, ...] | None:
-    try:
-        return tuple(sorted(os.listdir(path)))
-    except OSError:
-        return None
-
-
 @dataclass
 class _Entry:
     config: Path
     pipeline: Pipeline
-    files: dict[str, str | None]
-    dirs: dict[str, tuple[str, ...] | None]
-
-    def current(self) -> bool:
-        return all(_digest(p) == d for p, d in self.files.items()) and all(
-            _listing(p) == listing for p, listing in self.dirs.items()
-        )
+    fingerprint: Fingerprint
 
 
 class PipelineCache:
@@ -108,21 +187,41 @@ class PipelineCache:
         path = resolve_config(config, cwd)
         key = (config, str(cwd))
         entry = self._entries.get(key)
-        if entry is not None and entry.config == path and entry.current():
+        if entry is not None and entry.config == path and entry.fingerprint.current():
             return entry.pipeline
         with self._lock:
-            _install_hook()
-            reads = _Reads(str(path.parent))
-            _recording.reads = reads
-            try:
-                pipeline = load_pipeline(config, cwd=cwd)
-            finally:
-                _recording.reads = None
-            reads.files.add(str(path))
-            self._entries[key] = _Entry(
-                path,
-                pipeline,
-                {p: _digest(p) for p in sorted(reads.files)},
-                {p: _listing(p) for p in sorted(reads.dirs)},
-            )
+            pipeline, fingerprint = load_recorded(config, cwd)
+            self._entries[key] = _Entry(path, pipeline, fingerprint)
         return pipeline
+
+
+_load_lock = threading.Lock()
+
+
+def load_recorded(config: str | None, cwd: Path) -> tuple[Pipeline, Fingerprint]:
+    """Load the pipeline and fingerprint what its import read (see the module docstring)."""
+    path = resolve_config(config, cwd)
+    _install_hook()
+    reads = _Reads(str(path.parent))
+    with _load_lock:  # os.stat and os.environ are process-wide: one recorded load at a time
+        environ = _EnvReads(os.environ)
+        os.stat, os.lstat, os.environ = _stat, _lstat, environ  # type: ignore[assignment]
+        _recording.reads = reads
+        try:
+            pipeline = load_pipeline(config, cwd=cwd)
+        finally:
+            _recording.reads = None
+            os.stat, os.lstat, os.environ = _real_stat, _real_lstat, environ.inner  # type: ignore[assignment]
+    reads.files.add(str(path))
+    return pipeline, Fingerprint(
+        files={p: file_digest(p) for p in sorted(reads.files)},
+        dirs={p: listing(p) for p in sorted(reads.dirs)},
+        stats=[(p, follow, stat_sig(p, follow)) for p, follow in sorted(reads.stats)],
+        env_names=environ.names,
+        env_all=environ.everything,
+    )
+
+
+def environment_reads(fingerprint: Fingerprint, env: Mapping[str, str]) -> set[str]:
+    """The variables a load's outcome may depend on: those it read, or all of them."""
+    return fingerprint.env_names | (set(env) if fingerprint.env_all else set())
