@@ -1,7 +1,32 @@
-"""Execution: run jobs over the task graph, with records, logs, retries, timeouts and a lock."""
+"""Execution: run jobs over the task graph, with records, logs, retries, timeouts and a lock.
 
-from async_pipeline.runner.api import StopReason, arun_job, run_job
-from async_pipeline.runner.executor import CommandExecutor, CommandResult, HostExecutor, OutputSink
+Names are imported on first use: the CLI reaches single modules of this package (records,
+the lock, job stamps) without starting the whole runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from async_pipeline.runner.api import StopReason, arun_job, run_job
+    from async_pipeline.runner.executor import (
+        CommandExecutor,
+        CommandResult,
+        HostExecutor,
+        OutputSink,
+    )
+
+_HOMES = {
+    "StopReason": "async_pipeline.runner.api",
+    "arun_job": "async_pipeline.runner.api",
+    "run_job": "async_pipeline.runner.api",
+    "CommandExecutor": "async_pipeline.runner.executor",
+    "CommandResult": "async_pipeline.runner.executor",
+    "HostExecutor": "async_pipeline.runner.executor",
+    "OutputSink": "async_pipeline.runner.executor",
+}
 
 __all__ = [
     "CommandExecutor",
@@ -12,3 +37,12 @@ __all__ = [
     "arun_job",
     "run_job",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'async_pipeline.runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
