@@ -82,10 +82,13 @@ def main(
             args = build_parser(__version__).parse_args(args_list)
         except SystemExit as exc:  # --help and --version print and exit 0
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        from async_pipeline.cli import _commands
-
         args.environment = environment
-        code = _commands.dispatch(args, Path(cwd) if cwd is not None else Path.cwd(), out)
+        if args.command in ("run", "run-task"):
+            # Its own route: a run the job stamp proves up to date imports nothing else.
+            from async_pipeline.cli._fast import run_command as handler
+        else:
+            from async_pipeline.cli._commands import dispatch as handler
+        code = handler(args, Path(cwd) if cwd is not None else Path.cwd(), out)
         out.stdout.flush()
         return code
     except PipelineError as exc:

@@ -113,9 +113,9 @@ def _runs(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 
 
 def _run(args: argparse.Namespace, cwd: Path, out: Output) -> int:
-    from async_pipeline.cli import _run as run
+    from async_pipeline.cli._fast import run_command
 
-    return run.run(args, _load(args, cwd), cwd, out)
+    return run_command(args, cwd, out)
 
 
 def _file_stores(args: argparse.Namespace, cwd: Path) -> tuple[Path, dict[str, Path] | None]:

@@ -13,27 +13,31 @@ import anyio
 
 from async_pipeline.core import graph
 from async_pipeline.core.commands import CommandPolicy
+from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline
 from async_pipeline.errors import PipelineError
 from async_pipeline.redaction import MIN_SECRET_LENGTH, Redactor
 from async_pipeline.runner.cache.engine import CacheEngine
 from async_pipeline.runner.env import ResolvedEnv, resolve_declared
 from async_pipeline.runner.executor import CommandExecutor, HostExecutor
-from async_pipeline.runner.housekeeping import keep_runs
 from async_pipeline.runner.lock import RunLock
 from async_pipeline.runner.logs import max_log_bytes
 from async_pipeline.runner.records import (
     RUNS_DIR,
     RunRecord,
     TaskResult,
+    default_concurrency,
+    keep_runs,
     new_run_id,
     now_iso,
     prune_runs,
+    run_mode,
 )
 from async_pipeline.runner.scheduler import Reporter, Scheduler, TaskPlan
 
 if TYPE_CHECKING:
     from async_pipeline.runner.models import ExecutionRecord
+    from async_pipeline.runner.stamp import Preflight
 
 __all__ = ["StopReason", "arun_job", "run_job"]
 
@@ -45,23 +49,6 @@ class StopReason:
     """Set by whoever cancels a run (the CLI on SIGINT, SIGTERM or EPIPE) to record why."""
 
     reason: str | None = None
-
-
-def default_concurrency() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def _run_mode(explicit: str | None, job_mode: str | None, env: Mapping[str, str]) -> str:
-    if explicit is not None:
-        if explicit not in ("manual", "ci"):
-            raise PipelineError(
-                "ASYNC_PIPELINE_USAGE", f"mode must be 'manual' or 'ci', got {explicit!r}"
-            )
-        return explicit
-    if job_mode is not None:
-        return job_mode
-    ci = env.get("CI", "").strip().lower()
-    return "ci" if ci and ci not in ("0", "false", "no") else "manual"
 
 
 def plan_job(
@@ -125,6 +112,7 @@ async def execute_job(
     reporter: Reporter | None = None,
     stop: StopReason | None = None,
     task: str | None = None,
+    preflight: Preflight | None = None,
 ) -> RunRecord:
     """:func:`arun_job` returning the record as plain data (the CLI's path: no pydantic)."""
     if sandbox is not None or execution is not None or provider is not None:
@@ -152,7 +140,7 @@ async def execute_job(
         job_id, targets, job_mode = id, pipeline.jobs[id].targets, pipeline.jobs[id].mode
     plans, resolved = plan_job(pipeline, id if task is None else "", targets, root, source_env)
     redactor = Redactor(resolved.secrets)
-    run_id = new_run_id()
+    run_id = preflight.run_id if preflight is not None else new_run_id()
     run_dir = root / RUNS_DIR / run_id
     results = {t: TaskResult(t) for t in plans}
     record = RunRecord(
@@ -160,7 +148,7 @@ async def execute_job(
         pipeline_name=pipeline.name,
         job_id=job_id,
         cwd=str(root),
-        mode=_run_mode(mode, job_mode, source_env),
+        mode=run_mode(mode, job_mode, source_env),
         concurrency=concurrency or default_concurrency(),
         force=force,
         tasks=list(results.values()),
@@ -175,8 +163,11 @@ async def execute_job(
         if message not in record.warnings:
             record.warnings.append(message)
 
-    lock = RunLock(root, run_id)
-    lock.acquire()
+    lock = preflight.lock if preflight is not None and preflight.lock is not None else None
+    if lock is None:
+        lock = RunLock(root, run_id)
+        lock.acquire()
+    check = preflight.check if preflight is not None and not force else None
     try:
         record.write(run_dir)
         cache = CacheEngine(root, pipeline, source_env, redactor, force=force, warn=warn)
@@ -197,6 +188,7 @@ async def execute_job(
             job_id=job_id,
             policy=commands if commands is not None else pipeline.commands,
             command_decisions=record.commands,
+            proven=check.tasks if check is not None else None,
         )
         try:
             await scheduler.execute()
@@ -214,10 +206,81 @@ async def execute_job(
             record.status = "failed" if failed else "passed"
             record.finished_at = now_iso()
             record.write(run_dir)
+            if preflight is not None:
+                try:
+                    _stamp(preflight, pipeline, job_id, job_mode, plans, record, cache, source_env)
+                except OSError:
+                    pass  # derived state: without a stamp the next run takes the usual path
             prune_runs(root, keep_runs(source_env), protect=run_id)
     finally:
         lock.release()
     return record
+
+
+def _stamp(
+    preflight: Preflight,
+    pipeline: Pipeline,
+    job_id: str,
+    job_mode: str | None,
+    plans: Mapping[str, TaskPlan],
+    record: RunRecord,
+    cache: CacheEngine,
+    env: Mapping[str, str],
+) -> None:
+    """Write the job's stamp after a clean run (see runner.stamp); remove it otherwise."""
+    from async_pipeline.runner.stamp import StampBuilder, remove_stamp
+
+    root = Path(record.cwd)
+    if (
+        preflight.fingerprint is None
+        or record.status != "passed"
+        or record.warnings
+        or record.commands
+    ):
+        remove_stamp(root, job_id)
+        return
+    proven = preflight.check.tasks if preflight.check is not None and not record.force else {}
+    builder = StampBuilder()
+    for result in record.tasks:
+        if result.id in proven:
+            assert preflight.check is not None
+            builder.carry(proven[result.id], preflight.check.data)
+            continue
+        note = cache.stamp_note(result.id) if result.cache_key else None
+        if note is not None:
+            logs = result.logs or {}
+            builder.add(
+                result.id,
+                deps=plans[result.id].deps,
+                metadata=result.metadata,
+                logs=(bool(logs.get("stdout")), bool(logs.get("stderr"))),
+                **note,
+            )
+    builder.write(
+        root,
+        job_id,
+        order=[r.id for r in record.tasks],
+        pipeline_name=pipeline.name,
+        job_mode=job_mode,
+        config=preflight.config,
+        fingerprint=preflight.fingerprint,
+        env_names=env_names(pipeline, job_id, plans),
+        env=env,
+    )
+
+
+def env_names(pipeline: Pipeline, job_id: str, plans: Mapping[str, TaskPlan]) -> set[str]:
+    """Every environment variable a run of this job reads to resolve its declared env (both
+    the source name and the destination key), and those that shape its record and logs."""
+    names = {"CI", "ASYNC_PIPELINE_MAX_LOG_BYTES"}
+    declared = [pipeline.env, *(p.task.env for p in plans.values())]
+    if job_id in pipeline.jobs:
+        declared.append(pipeline.jobs[job_id].env)
+    for values in declared:
+        for key, value in values.items():
+            if isinstance(value, EnvSecret | EnvVar):
+                names.update((key, value.name))
+    return names
 
 
 async def arun_job(pipeline: Pipeline, *, id: str, **options: Any) -> ExecutionRecord:

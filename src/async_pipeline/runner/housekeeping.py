@@ -16,21 +16,11 @@ import orjson
 from async_pipeline.core.paths import BASELINES_DIR, CACHE_DIR, CACHE_TASKS_DIR
 from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX, referenced_blobs
 from async_pipeline.runner.lock import RunLock
-from async_pipeline.runner.records import new_run_id, prune_runs
+from async_pipeline.runner.records import keep_runs, new_run_id, prune_runs
 
 __all__ = ["CACHE_DIR", "CACHE_TASKS_DIR", "clear_cache", "collect_garbage", "keep_runs"]
 
-DEFAULT_KEEP_RUNS = 50
 DAY_SECONDS = 86_400
-
-
-def keep_runs(env: Mapping[str, str]) -> int:
-    """``ASYNC_PIPELINE_KEEP_RUNS`` (default 50; 0 keeps every run)."""
-    raw = env.get("ASYNC_PIPELINE_KEEP_RUNS", "").strip()
-    try:
-        return max(0, int(raw)) if raw else DEFAULT_KEEP_RUNS
-    except ValueError:
-        return DEFAULT_KEEP_RUNS
 
 
 def collect_garbage(

@@ -17,6 +17,7 @@ __all__ = [
     "MIN_MAX_LOG_BYTES",
     "StreamCapture",
     "TaskOutput",
+    "log_refs",
     "max_log_bytes",
 ]
 
@@ -118,3 +119,11 @@ class TaskOutput:
                 with open(directory / f"{task_id}.{name}.log", "wb") as handle:
                     handle.writelines(chunks)
         return stored
+
+
+def log_refs(task_id: str, stored: Mapping[str, list[bytes]]) -> dict[str, str | None]:
+    """A task result's ``logs``: each stream's file under the run directory, None if empty."""
+    return {
+        name: f"logs/{task_id}.{name}.log" if any(chunks) else None
+        for name, chunks in stored.items()
+    }

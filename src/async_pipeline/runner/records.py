@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +25,46 @@ __all__ = [
     "SCHEMA_VERSION",
     "RunRecord",
     "TaskResult",
+    "default_concurrency",
+    "keep_runs",
     "new_run_id",
     "now_iso",
     "prune_runs",
     "run_ids",
+    "run_mode",
 ]
 
 SCHEMA_VERSION = 1
+DEFAULT_KEEP_RUNS = 50
+
+
+def default_concurrency() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def run_mode(explicit: str | None, job_mode: str | None, env: Mapping[str, str]) -> str:
+    """The record's ``mode``: as asked, else the job's, else ``ci`` when ``CI`` is set."""
+    if explicit is not None:
+        if explicit not in ("manual", "ci"):
+            from async_pipeline.errors import PipelineError
+
+            raise PipelineError(
+                "ASYNC_PIPELINE_USAGE", f"mode must be 'manual' or 'ci', got {explicit!r}"
+            )
+        return explicit
+    if job_mode is not None:
+        return job_mode
+    ci = env.get("CI", "").strip().lower()
+    return "ci" if ci and ci not in ("0", "false", "no") else "manual"
+
+
+def keep_runs(env: Mapping[str, str]) -> int:
+    """``ASYNC_PIPELINE_KEEP_RUNS`` (default 50; 0 keeps every run)."""
+    raw = env.get("ASYNC_PIPELINE_KEEP_RUNS", "").strip()
+    try:
+        return max(0, int(raw)) if raw else DEFAULT_KEEP_RUNS
+    except ValueError:
+        return DEFAULT_KEEP_RUNS
 
 
 def now_iso() -> str:

@@ -32,7 +32,7 @@ from async_pipeline.runner.cache.store import Entry
 from async_pipeline.runner.context import CandidateContext, RootContext, StepContext
 from async_pipeline.runner.context_pack import build_pack, write_pack
 from async_pipeline.runner.executor import TIMEOUT_EXIT_CODE, CommandExecutor
-from async_pipeline.runner.logs import TaskOutput
+from async_pipeline.runner.logs import TaskOutput, log_refs
 from async_pipeline.runner.records import TaskResult, now_iso
 
 __all__ = ["Reporter", "Scheduler", "TaskPlan"]
@@ -90,6 +90,7 @@ class Scheduler:
         job_id: str = "",
         policy: CommandPolicy | None = None,
         command_decisions: list[dict[str, Any]] | None = None,
+        proven: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         # Keys are needed only by cached tasks and the tasks they depend on (whose keys
         # feed theirs); computing them for the rest would hash inputs for nothing.
@@ -111,6 +112,8 @@ class Scheduler:
         self.command_decisions = command_decisions if command_decisions is not None else []
         self.keyed = _keyed(plans)
         self.failed = False
+        # Tasks the job stamp proved up to date (runner.stamp): hits without key or lookup.
+        self.proven = proven or {}
 
     async def execute(self) -> None:
         with routed_stdio():
@@ -122,6 +125,18 @@ class Scheduler:
         for task_id, plan in self.plans.items():
             for dep in plan.deps:
                 dependents[dep].append(task_id)
+        # Tasks the job stamp proved up to date are recorded here and now, dependencies
+        # first: each is a few assignments, not worth a scheduled task of its own.
+        settled = deque(t for t, deps in waiting.items() if not deps and t in self.proven)
+        while settled:
+            task_id = settled.popleft()
+            if not self._record_proven(self.plans[task_id], self.proven[task_id]):
+                continue  # its stored logs are gone: it runs the usual way below
+            del waiting[task_id]
+            for child in dependents[task_id]:
+                waiting[child].discard(task_id)
+                if not waiting[child] and child in self.proven:
+                    settled.append(child)
         ready = deque(t for t, deps in waiting.items() if not deps)
         running = 0
 
@@ -192,10 +207,7 @@ class Scheduler:
             result.duration_ms = int((time.monotonic() - started) * 1000)
             result.metadata = self._json_safe(result.metadata)
             logs = output.store(self.logs_dir, task.id)
-            result.logs = {
-                name: f"logs/{task.id}.{name}.log" if any(chunks) else None
-                for name, chunks in logs.items()
-            }
+            result.logs = log_refs(task.id, logs)
         result.exit_code = outcome.exit_code
         result.error = None if outcome.error is None else self._redacted(outcome.error)
         result.status = "passed" if outcome.ok else "failed"
@@ -249,6 +261,40 @@ class Scheduler:
         result.cache_hit = True
         metadata = entry.result.get("metadata")
         result.metadata = dict(metadata) if isinstance(metadata, dict) else {}
+
+    def _record_proven(self, plan: TaskPlan, note: Mapping[str, Any]) -> bool:
+        """Record a task the job stamp proved up to date: a hit, with its stored logs
+        replayed. False (nothing recorded) if those logs can no longer be read."""
+        task = plan.task
+        output: TaskOutput | None = None
+        entry: Entry | None = None
+        if any(note["logs"]):
+            entry = self.cache.stored_entry(task, note["key"]) if self.cache else None
+            if entry is None:
+                return False
+            echo = self._echo_for(task.id) if (self.echo or self.reporter) else None
+            output = TaskOutput(self.redactor, self.max_log_bytes, echo)
+        result = self.results[task.id]
+        result.status = "running"
+        result.started_at = now_iso()
+        if self.reporter:
+            self.reporter.task_started(task.id)
+        if output is not None and entry is not None:
+            output.stdout(entry.stdout)
+            output.stderr(entry.stderr)
+            result.logs = log_refs(task.id, output.store(self.logs_dir, task.id))
+        else:
+            result.logs = {"stdout": None, "stderr": None}
+        result.cache_key = str(note["key"])
+        result.cache_hit = True
+        result.metadata = dict(note["metadata"])
+        result.exit_code = 0
+        result.status = "passed"
+        result.finished_at = now_iso()
+        result.duration_ms = 0
+        if self.reporter:
+            self.reporter.task_finished(result)
+        return True
 
     def _json_safe(self, metadata: dict[str, Any]) -> dict[str, Any]:
         """Metadata as redacted JSON-ready data, whatever a step passed to ``ctx.meta``."""

@@ -22,6 +22,7 @@ from async_pipeline.core.cache import FileCache, MemoryCache, RedisCache
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline, Task
 from async_pipeline.core.paths import BASELINES_DIR
+from async_pipeline.core.steps import AgentStep
 from async_pipeline.redaction import Redactor
 from async_pipeline.runner._files import atomic_write_json, resolves_inside
 from async_pipeline.runner.cache.file_store import FileStore
@@ -36,6 +37,7 @@ from async_pipeline.runner.cache.store import (
     StoreError,
     digest_bytes,
 )
+from async_pipeline.runner.stamp import settled
 
 __all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
 
@@ -54,6 +56,12 @@ class Prepared:
     input_files: list[str]
     inputs: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
+    # For the job stamp: directories listed for the inputs (see Walker), the outputs'
+    # digests once known, the entry's creation time, and whether the entry is stored.
+    dirs: dict[str, list[int]] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    created_at: float | None = None
+    stored: bool = False
 
 
 class CacheEngine:
@@ -82,6 +90,7 @@ class CacheEngine:
         # Directories are checked once per run; a restore never creates symlinks.
         self._inside_cache: dict[str, bool] = {}
         self._all_outputs = all_outputs(pipeline)
+        self.prepared: dict[str, Prepared] = {}
 
     # stores -------------------------------------------------------------------------------
 
@@ -144,7 +153,8 @@ class CacheEngine:
     ) -> Prepared:
         ref = task.cache.ref if task.cache is not None else None
         patterns = cache_patterns(task) if ref is not None else task.resolved_inputs
-        files = self._input_files(task, patterns)
+        dirs: dict[str, list[int]] = {}
+        files = input_files(task, patterns, Walker(self.root, dirs), self._all_outputs)
         inputs = self.stat_cache.digests(files)
         key = task_key(
             task,
@@ -156,7 +166,9 @@ class CacheEngine:
             dependencies=dependency_keys,
         )
         store = self._store(ref) if ref is not None else None
-        return Prepared(task, key, ref, store, files, inputs)
+        prepared = Prepared(task, key, ref, store, files, inputs, dirs=dirs)
+        self.prepared[task.id] = prepared
+        return prepared
 
     def _inside(self, directory: Path) -> bool:
         """Whether a directory (as it resolves now, symlinks followed) is in the project."""
@@ -182,6 +194,9 @@ class CacheEngine:
             return None
         if not self._restore(prepared.store, entry):
             return None
+        prepared.outputs = {o.path: o.digest for o in entry.outputs}
+        prepared.created_at = entry.created_at
+        prepared.stored = True
         try:
             prepared.store.touch(entry.key)
         except StoreError:
@@ -192,6 +207,18 @@ class CacheEngine:
         if len(self._hit_baselines) >= BASELINE_BATCH:
             self._flush_hit_baselines()
         return entry
+
+    def stored_entry(self, task: Task, key: str) -> Entry | None:
+        """The entry stored under ``key`` for ``task`` (verified), without restoring it."""
+        ref = task.cache.ref if task.cache is not None else None
+        store = self._store(ref) if ref is not None else None
+        if store is None:
+            return None
+        try:
+            return store.get(key)
+        except StoreError as exc:
+            self._drop(store, exc)
+            return None
 
     def _flush_hit_baselines(self) -> None:
         if self._hit_baselines:
@@ -221,7 +248,11 @@ class CacheEngine:
                 return False
             if data is None:
                 return False
+            written_at = time.time_ns()
             _replace_file(destination, data, output.mode)
+            after = os.stat(destination)
+            # The bytes just written are known: the next run need not hash them again.
+            self.stat_cache.remember(output.path, after, after, output.digest, written_at)
         return True
 
     # saves --------------------------------------------------------------------------------
@@ -240,16 +271,19 @@ class CacheEngine:
         outputs: list[OutputFile] = []
         for relative in Globs(task.outputs).match(Walker(self.root)) if task.outputs else []:
             path = self.root / relative
+            before = os.stat(path)
+            read_at = time.time_ns()
             data = path.read_bytes()
             if self.redactor.redact(data) != data:
                 self.warn(
                     f"cache: {relative} (an output of {task.id}) contains a secret; not stored"
                 )
                 return
-            outputs.append(
-                OutputFile(relative, digest_bytes(data), len(data), path.stat().st_mode & 0o777)
-            )
+            digest = digest_bytes(data)
+            outputs.append(OutputFile(relative, digest, len(data), before.st_mode & 0o777))
             files[relative] = path
+            # What was just read is what this stat describes if the stat did not move.
+            self.stat_cache.remember(relative, before, os.stat(path), digest, read_at)
         entry = Entry(
             key=prepared.key,
             task_id=task.id,
@@ -261,6 +295,8 @@ class CacheEngine:
             stderr=stderr,
             extra=prepared.extra,
         )
+        prepared.outputs = {o.path: o.digest for o in outputs}
+        prepared.created_at = entry.created_at
         self._in_background(self._publish, prepared, entry, files)
 
     def _publish(self, prepared: Prepared, entry: Entry, files: Mapping[str, Path]) -> str | None:
@@ -276,6 +312,7 @@ class CacheEngine:
             self._dead.add(id(store))
             return f"cache store {store.kind!r} unavailable ({exc}); running without it"
         self._baseline(prepared)
+        prepared.stored = True
         return None
 
     def _in_background(self, work: Callable[..., str | None], *args: Any) -> None:
@@ -304,6 +341,59 @@ class CacheEngine:
             },
             durable=False,
         )
+
+    def stamp_note(self, task_id: str) -> dict[str, Any] | None:
+        """(After :meth:`finish`.) What the job stamp needs to prove this task's result
+        with stats alone, or None when it cannot be proven that way (see runner.stamp)."""
+        prepared = self.prepared.get(task_id)
+        if prepared is None or not prepared.stored or not isinstance(prepared.store, FileStore):
+            return None
+        task = prepared.task
+        if any(isinstance(step, AgentStep) for step in task.steps):
+            return None
+        if len(prepared.inputs) != len(prepared.input_files):
+            return None
+        files: dict[str, tuple[int, ...]] = {}
+        for relative, digest in (*prepared.inputs.items(), *prepared.outputs.items()):
+            signature = self.stat_cache.settled(relative, digest)
+            if signature is None:
+                return None
+            files[relative] = tuple(signature)
+        dirs: dict[str, tuple[int, ...]] = {}
+        for relative, (mtime, ctime, inode, listed_at) in prepared.dirs.items():
+            if not settled(mtime, ctime, listed_at):
+                return None
+            dirs[relative] = (mtime, ctime, inode)
+        root = os.fspath(self.root)
+        entry_path = os.fspath(prepared.store.entry_path(prepared.key))
+        baseline_path = os.fspath(self.root / BASELINES_DIR / f"{task.id}.json")
+        try:
+            entry_stat = os.stat(entry_path)
+            baseline_raw = Path(baseline_path).read_bytes()
+            baseline_stat = os.stat(baseline_path)
+            baseline = orjson.loads(baseline_raw)
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        if not isinstance(baseline, dict) or baseline.get("key") != prepared.key:
+            return None
+        if not entry_path.startswith(root + os.sep):
+            return None
+        ttl = prepared.store.ttl_ms
+        return {
+            "key": prepared.key,
+            "files": files,
+            "dirs": dirs,
+            "entry": (entry_path[len(root) + 1 :], entry_stat.st_ino, entry_stat.st_size),
+            "baseline": (
+                baseline_path[len(root) + 1 :],
+                baseline_stat.st_ino,
+                baseline_stat.st_size,
+                baseline_stat.st_mtime_ns,
+            ),
+            "expires": None
+            if ttl is None or prepared.created_at is None
+            else prepared.created_at + ttl / 1000,
+        }
 
     def finish(self) -> None:
         """Wait for background writes, report what they could not do, save the stat cache."""

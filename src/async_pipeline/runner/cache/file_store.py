@@ -33,7 +33,14 @@ from async_pipeline.runner.cache.store import (
     digest_bytes,
 )
 
-__all__ = ["ENTRY_SUFFIX", "MAGIC", "FileStore", "crash_hook", "referenced_blobs"]
+__all__ = [
+    "ENTRY_SUFFIX",
+    "MAGIC",
+    "FileStore",
+    "crash_hook",
+    "read_entry_logs",
+    "referenced_blobs",
+]
 
 MAGIC = b"async-pipeline cache entry\n"
 ENTRY_SUFFIX = ".entry"
@@ -110,6 +117,15 @@ class FileStore:
             os.utime(self.entry_path(key))
         except OSError:
             pass
+
+
+def read_entry_logs(path: Path, key: str) -> tuple[bytes, bytes] | None:
+    """The stored stdout and stderr of the entry file at ``path`` (verified), else None."""
+    try:
+        entry = _decode(key, path.read_bytes())
+    except OSError:
+        return None
+    return None if entry is None else (entry.stdout, entry.stderr)
 
 
 def _publish(path: Path, data: bytes) -> None:

@@ -83,12 +83,19 @@ def _segment(part: str) -> str:
 
 
 class Walker:
-    """Lists project files under a directory, remembering listings for the rest of the run."""
+    """Lists project files under a directory, remembering listings for the rest of the run.
 
-    def __init__(self, root: Path) -> None:
+    With ``dirs``, it also records each directory it lists (relative path -> ``[mtime_ns,
+    ctime_ns, inode, listed_at_ns]``, taken just before the listing), and for a base that
+    does not exist, its nearest existing ancestor: adding, removing or renaming anything
+    there changes that signature, which is how a job stamp knows a listing still holds.
+    """
+
+    def __init__(self, root: Path, dirs: dict[str, list[int]] | None = None) -> None:
         self.root = root
         self.root_str = os.fspath(root)
         self._files: dict[str, list[str]] = {}
+        self._dirs = dirs
 
     def files_under(self, base: str) -> list[str]:
         """Relative paths of all regular files (and file symlinks) under ``base``."""
@@ -97,8 +104,11 @@ class Walker:
         found: list[str] = []
         root = self.root_str
         stack = [(f"{root}/{base}" if base else root, base)]
+        dirs = self._dirs
         while stack:
             directory, relative = stack.pop()
+            if dirs is not None:
+                self._record(directory, relative, top=relative == base)
             try:
                 entries = list(os.scandir(directory))
             except (FileNotFoundError, NotADirectoryError, PermissionError):
@@ -116,6 +126,33 @@ class Walker:
         found.sort()
         self._files[base] = found
         return found
+
+    def _record(self, directory: str, relative: str, *, top: bool) -> None:
+        assert self._dirs is not None
+        listed_at = time.time_ns()
+        try:
+            st = os.stat(directory)
+        except OSError:
+            if top:
+                self.note_absent(relative)
+            return
+        self._dirs[relative] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, listed_at]
+
+    def note_absent(self, relative: str) -> None:
+        """(Recording.) ``relative`` is not there: its creation would show in the nearest
+        existing ancestor directory, so that one is recorded."""
+        if self._dirs is None:
+            return
+        while relative:
+            relative = relative.rpartition("/")[0]
+            path = f"{self.root_str}/{relative}" if relative else self.root_str
+            listed_at = time.time_ns()
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            self._dirs[relative] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, listed_at]
+            return
 
     def forget(self) -> None:
         """Drop remembered listings (after a task may have written files)."""
@@ -148,6 +185,7 @@ def _expand(pattern: str, walker: Walker) -> list[str]:
         if os.path.isfile(f"{walker.root_str}/{base}"):
             return [base]
         if base.split("/")[0] in IGNORED_DIRS:
+            walker.note_absent(base)
             return []
         return walker.files_under(base)
     prefix = f"{base}/" if base else ""
@@ -209,6 +247,39 @@ class StatCache:
         self._entries[relative] = [*signature, value, hashed_at]
         self._dirty = True
         return value
+
+    def remember(
+        self,
+        relative: str,
+        before: os.stat_result,
+        after: os.stat_result,
+        digest: str,
+        read_at_ns: int,
+    ) -> None:
+        """Note a digest computed elsewhere from bytes read at ``read_at_ns`` between two
+        stats of the file; only if the stats agree (the file did not change meanwhile)."""
+        signature = [before.st_size, before.st_mtime_ns, before.st_ino, before.st_ctime_ns]
+        if stat_module.S_ISREG(after.st_mode) and signature == [
+            after.st_size,
+            after.st_mtime_ns,
+            after.st_ino,
+            after.st_ctime_ns,
+        ]:
+            self._entries[relative] = [*signature, digest, read_at_ns]
+            self._dirty = True
+
+    def settled(self, relative: str, digest: str) -> list[int] | None:
+        """The stat signature for which ``relative`` is known to have ``digest`` and could
+        not have changed unseen (hashed at least RACY_NS after its last change), else None."""
+        known = self._entries.get(relative)
+        if (
+            known is None
+            or len(known) != 6
+            or known[4] != digest
+            or max(known[1], known[3]) >= known[5] - RACY_NS
+        ):
+            return None
+        return [int(v) for v in known[:4]]
 
     def digests(self, paths: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}

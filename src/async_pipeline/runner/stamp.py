@@ -1,0 +1,409 @@
+"""Job stamps: proving with ``stat`` alone that a job's cached results still hold.
+
+A warm run of a 1,000-task job would otherwise load ``pipeline.py``, list every input
+directory, look up 1,000 digests and read 1,000 cache entries, only to find that nothing
+changed. After a run in which a task passed from a verified cache entry, the runner notes,
+per task, the exact state that result was established for:
+
+- the stat signature (size, mtime_ns, inode, ctime_ns) of each input file and each output,
+  as the stat cache hashed it: the digest that went into the key (inputs) or matched the
+  entry (outputs), and old enough not to be racy (see ``inputs.RACY_NS``);
+- the signature of each directory listed to resolve its input globs (or, for a base that
+  was absent, of its nearest existing ancestor), taken before the listing, so no file can
+  have appeared, vanished or been renamed there since;
+- its cache entry (path, inode, size) and its baseline file, so ``cache clear``, ``gc`` or
+  another job's run pointing the baseline elsewhere is noticed; the entry's expiry (TTL);
+- its dependencies: a task is up to date only if they all are.
+
+For the whole job it notes what the import of ``pipeline.py`` read (each project file's
+digest, each listed directory's entries: the same fingerprint the MCP server reloads on),
+the package and Python versions, and a keyed digest of every environment variable the job's
+declared env reads (secrets only inside that digest, never stored). Modules from outside the
+project are covered coarsely: the signature of each directory on ``sys.path``, which
+installing, upgrading or removing a package changes.
+
+``check`` re-stats all of that. A task whose every signature matches is a cache hit with
+the noted key, with no hashing, no key computation and no entry read. When every task of the
+job is up to date the CLI records the run without importing ``pipeline.py`` or the runner at
+all; otherwise the runner skips the proven tasks and runs the rest as usual. Anything that
+cannot be proven (a changed file, a racy timestamp, a missing or corrupt stamp, another
+version) just means the usual path: a stamp can only save work, never change a result.
+
+Only tasks cached in a file store qualify (a memory store is empty in a new process and a
+remote one can lose entries), and none with agent steps (their profile is chosen by the
+environment at run time). Stamps are written by the runner under the run lock and are
+derived state: ``cache clear`` removes them with the rest of the cache.
+
+This module imports only the standard library: the CLI calls it before anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import marshal
+import os
+import stat as stat_module
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from async_pipeline.core.reload import Fingerprint
+    from async_pipeline.runner.lock import RunLock
+
+__all__ = [
+    "STAMPS_DIR",
+    "Preflight",
+    "StampBuilder",
+    "StampCheck",
+    "check_stamp",
+    "env_digest",
+    "remove_stamp",
+    "settled",
+    "stamp_path",
+]
+
+STAMPS_DIR = Path(".async") / "cache" / "jobs"
+STAMP_FORMAT = 1
+# The same margin the stat cache uses: a file changed within this long of being hashed (or a
+# directory within this long of being listed) could change again without its stat changing.
+RACY_NS = 2_000_000_000
+# A cache hit marks its entry as used (for ``gc --cache-days``); an up-to-date task only
+# refreshes that mark when it is older than this, instead of writing on every run.
+TOUCH_AFTER_SECONDS = 3600
+_ENV_SALT = b"async-pipeline job stamp env v1"
+_MAGIC = b"async-pipeline job stamp\n"
+
+
+def _version() -> str:
+    from async_pipeline import __version__
+
+    return f"{__version__} {sys.version}"
+
+
+def stamp_path(root: Path, job_id: str) -> Path:
+    """The stamp file of ``job_id`` (a digest: job ids may hold any character)."""
+    name = hashlib.sha256(job_id.encode()).hexdigest()[:32]
+    return root / STAMPS_DIR / f"{name}.stamp"
+
+
+def env_digest(names: Iterable[str], env: Mapping[str, str]) -> str:
+    """A keyed digest of the named variables' values (absent and empty differ)."""
+    mac = hmac.new(_ENV_SALT, digestmod=hashlib.sha256)
+    for name in sorted(set(names)):
+        value = env.get(name)
+        mac.update(f"{name}\0{'' if value is None else '=' + value}\0".encode())
+    return mac.hexdigest()
+
+
+class Preflight:
+    """What the CLI settled before loading ``pipeline.py``: the run id, the run lock if it
+    took it (to check the stamp), the stamp's check, and what the pipeline's import read
+    (filled in once it is loaded, so the run can write the next stamp)."""
+
+    def __init__(
+        self, run_id: str, config: Path, lock: RunLock | None, check: StampCheck | None
+    ) -> None:
+        self.run_id = run_id
+        self.config = config
+        self.lock = lock
+        self.check = check
+        self.fingerprint: Fingerprint | None = None
+
+
+# Checking --------------------------------------------------------------------------------
+
+
+class StampCheck:
+    """What a stamp proves now: ``tasks`` (id -> the stamp's note) are up to date."""
+
+    def __init__(self, data: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> None:
+        self.data = data
+        self.tasks = tasks
+
+    @property
+    def order(self) -> list[str]:
+        """Every task of the job, in the order the stamped run recorded them."""
+        return list(self.data["order"])
+
+    @property
+    def complete(self) -> bool:
+        return len(self.tasks) == len(self.data["order"])
+
+    @property
+    def pipeline_name(self) -> str:
+        return str(self.data["pipelineName"])
+
+    @property
+    def job_mode(self) -> str | None:
+        mode = self.data["jobMode"]
+        return None if mode is None else str(mode)
+
+
+def check_stamp(root: Path, job_id: str, config: Path, env: Mapping[str, str]) -> StampCheck | None:
+    """The job's stamp checked against the project as it is now; None when there is no
+    usable stamp (absent, corrupt, another version, ``pipeline.py`` or the env changed)."""
+    try:
+        raw = stamp_path(root, job_id).read_bytes()
+    except OSError:
+        return None
+    # marshal trusts its input (a few bytes can announce a tuple of billions of items): only
+    # a whole file, as written, is decoded.
+    head = len(_MAGIC) + 64
+    if (
+        not raw.startswith(_MAGIC)
+        or raw[len(_MAGIC) : head] != hashlib.sha256(raw[head:]).hexdigest().encode()
+    ):
+        return None
+    try:
+        data = marshal.loads(raw[head:])
+    except (EOFError, ValueError, TypeError):
+        return None
+    try:
+        if not _current(data, job_id, config, env):
+            return None
+        return StampCheck(data, _up_to_date(root, data))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None  # not a stamp this code wrote: the usual path will write a fresh one
+
+
+def _current(data: Any, job_id: str, config: Path, env: Mapping[str, str]) -> bool:
+    from async_pipeline.core._fingerprint import unchanged
+
+    return (
+        isinstance(data, dict)
+        and data.get("format") == STAMP_FORMAT
+        and data["version"] == _version()
+        and data["job"] == job_id
+        and data["config"] == str(config)
+        and data["env"] == env_digest(data["envNames"], env)
+        and data["importEnv"] == env_digest(_import_env_names(data), os.environ)
+        and _path_sigs(data["importPath"]) == data["importPathSigs"]
+        and unchanged(data["readFiles"], data["readDirs"], data["readStats"])
+    )
+
+
+def _import_env_names(data: dict[str, Any]) -> set[str]:
+    """The variables importing ``pipeline.py`` read from the process environment, and every
+    current one if it read them all."""
+    return set(data["importEnvNames"]) | (set(os.environ) if data["importEnvAll"] else set())
+
+
+def _path_sigs(paths: Iterable[str]) -> list[tuple[int, int] | None]:
+    """(mtime_ns, inode) of each import path directory: an installed package shows there."""
+    sigs: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            sigs.append(None)
+            continue
+        sigs.append((st.st_mtime_ns, st.st_ino))
+    return sigs
+
+
+def _up_to_date(root: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    base = os.fspath(root)
+    files_ok = _files_ok(base, data["files"], data["fileSigs"])
+    dirs_ok = _dirs_ok(base, data["dirs"], data["dirSigs"])
+    now = time.time()
+    proven: dict[str, dict[str, Any]] = {}
+    for note in data["tasks"]:  # dependencies come first
+        if (
+            all(d in proven for d in note["deps"])
+            and all(files_ok[i] for i in note["files"])
+            and all(dirs_ok[i] for i in note["dirs"])
+            and (note["expires"] is None or now < note["expires"])
+            and _same(f"{base}/{note['baseline'][0]}", note["baseline"][1:], _baseline_sig)
+            and _entry_ok(f"{base}/{note['entry'][0]}", note["entry"][1:], now)
+        ):
+            proven[note["id"]] = note
+    return proven
+
+
+def _files_ok(base: str, paths: list[str], sigs: list[tuple[int, ...]]) -> list[bool]:
+    ok: list[bool] = []
+    append = ok.append
+    for path, sig in zip(paths, sigs, strict=True):
+        try:
+            st = os.stat(f"{base}/{path}")
+        except OSError:
+            append(False)
+            continue
+        append(
+            stat_module.S_ISREG(st.st_mode)
+            and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == sig
+        )
+    return ok
+
+
+def _dirs_ok(base: str, paths: list[str], sigs: list[tuple[int, ...]]) -> list[bool]:
+    ok: list[bool] = []
+    for path, sig in zip(paths, sigs, strict=True):
+        try:
+            st = os.stat(f"{base}/{path}" if path else base)
+        except OSError:
+            ok.append(False)
+            continue
+        ok.append((st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == sig)
+    return ok
+
+
+def _baseline_sig(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _same(path: str, sig: tuple[int, ...], of: Any) -> bool:
+    try:
+        return bool(of(os.stat(path)) == tuple(sig))
+    except OSError:
+        return False
+
+
+def _entry_ok(path: str, sig: tuple[int, ...], now: float) -> bool:
+    """The entry is still the one the result came from; mark it used if it has been a while."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if (st.st_ino, st.st_size) != tuple(sig):
+        return False
+    if st.st_mtime < now - TOUCH_AFTER_SECONDS:
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+    return True
+
+
+# Writing ---------------------------------------------------------------------------------
+
+
+class StampBuilder:
+    """Collects the notes of one run's up-to-date tasks, then writes the job's stamp."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[int, ...]] = {}
+        self.dirs: dict[str, tuple[int, ...]] = {}
+        self.tasks: list[dict[str, Any]] = []
+        self._file_index: dict[str, int] = {}
+        self._dir_index: dict[str, int] = {}
+
+    def add(
+        self,
+        task_id: str,
+        *,
+        key: str,
+        deps: Iterable[str],
+        files: Mapping[str, tuple[int, ...]],
+        dirs: Mapping[str, tuple[int, ...]],
+        entry: tuple[str, int, int],
+        baseline: tuple[str, int, int, int],
+        expires: float | None,
+        metadata: dict[str, Any],
+        logs: tuple[bool, bool],
+    ) -> None:
+        note = {
+            "id": task_id,
+            "key": key,
+            "deps": sorted(deps),
+            "files": [self._index(self._file_index, self.files, p, s) for p, s in files.items()],
+            "dirs": [self._index(self._dir_index, self.dirs, p, s) for p, s in dirs.items()],
+            "entry": entry,
+            "baseline": baseline,
+            "expires": expires,
+            "metadata": metadata,
+            "logs": logs,
+        }
+        self.tasks.append(note)
+
+    def carry(self, note: dict[str, Any], old: dict[str, Any]) -> None:
+        """Keep a note proven from the previous stamp (its signatures all still hold)."""
+        files = {old["files"][i]: tuple(old["fileSigs"][i]) for i in note["files"]}
+        dirs = {old["dirs"][i]: tuple(old["dirSigs"][i]) for i in note["dirs"]}
+        self.add(
+            note["id"],
+            key=note["key"],
+            deps=note["deps"],
+            files=files,
+            dirs=dirs,
+            entry=tuple(note["entry"]),
+            baseline=tuple(note["baseline"]),
+            expires=note["expires"],
+            metadata=note["metadata"],
+            logs=tuple(note["logs"]),
+        )
+
+    @staticmethod
+    def _index(
+        index: dict[str, int], table: dict[str, tuple[int, ...]], path: str, sig: tuple[int, ...]
+    ) -> int:
+        if path not in index:
+            index[path] = len(index)
+            table[path] = sig
+        return index[path]
+
+    def write(
+        self,
+        root: Path,
+        job_id: str,
+        *,
+        order: list[str],
+        pipeline_name: str,
+        job_mode: str | None,
+        config: Path,
+        fingerprint: Fingerprint,
+        env_names: Iterable[str],
+        env: Mapping[str, str],
+    ) -> None:
+        from async_pipeline.runner._files import atomic_write_bytes
+
+        names = sorted(set(env_names))
+        imported = set(fingerprint.env_names)
+        if fingerprint.env_all:
+            imported |= set(os.environ)
+        import_path = [p for p in sys.path if p and os.path.isdir(p)]
+        data: dict[str, Any] = {
+            "format": STAMP_FORMAT,
+            "version": _version(),
+            "job": job_id,
+            "config": str(config),
+            "pipelineName": pipeline_name,
+            "jobMode": job_mode,
+            "envNames": names,
+            "env": env_digest(names, env),
+            # What the import read comes from the process's environment, not the run's.
+            "importEnvNames": sorted(imported),
+            "importEnvAll": fingerprint.env_all,
+            "importEnv": env_digest(imported, os.environ),
+            "importPath": import_path,
+            "importPathSigs": _path_sigs(import_path),
+            "readFiles": dict(fingerprint.files),
+            "readDirs": dict(fingerprint.dirs),
+            "readStats": list(fingerprint.stats),
+            "order": order,
+            "files": list(self.files),
+            "fileSigs": list(self.files.values()),
+            "dirs": list(self.dirs),
+            "dirSigs": list(self.dirs.values()),
+            "tasks": self.tasks,
+        }
+        payload = marshal.dumps(data)
+        digest = hashlib.sha256(payload).hexdigest().encode()
+        atomic_write_bytes(stamp_path(root, job_id), _MAGIC + digest + payload, durable=False)
+
+
+def remove_stamp(root: Path, job_id: str) -> None:
+    try:
+        stamp_path(root, job_id).unlink()
+    except OSError:
+        pass
+
+
+def settled(mtime_ns: int, ctime_ns: int, at_ns: int) -> bool:
+    """Whether a file or directory could not have changed unseen since ``at_ns`` (when it
+    was hashed or listed): its last change lies before that by at least RACY_NS."""
+    return max(mtime_ns, ctime_ns) < at_ns - RACY_NS
