@@ -44,8 +44,10 @@ import hmac
 import marshal
 import os
 import stat as stat_module
+import struct
 import sys
 import time
+from array import array
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +69,11 @@ __all__ = [
 ]
 
 STAMPS_DIR = Path(".async") / "cache" / "jobs"
-STAMP_FORMAT = 1
+STAMP_FORMAT = 2
+# Signatures are packed, not tuples of ints: a stamp for 20,000 files loads as a few byte
+# strings, which keeps a warm run's memory and load time down.
+_FILE_SIG = struct.Struct("<QqQq")  # size, mtime_ns, inode, ctime_ns
+_DIR_SIG = struct.Struct("<qqQ")  # mtime_ns, ctime_ns, inode
 # The same margin the stat cache uses: a file changed within this long of being hashed (or a
 # directory within this long of being listed) could change again without its stat changing.
 RACY_NS = 2_000_000_000
@@ -81,7 +87,7 @@ _MAGIC = b"async-pipeline job stamp\n"
 def _version() -> str:
     from async_pipeline import __version__
 
-    return f"{__version__} {sys.version}"
+    return f"{__version__} {sys.version} {sys.byteorder}"
 
 
 def stamp_path(root: Path, job_id: str) -> Path:
@@ -214,8 +220,8 @@ def _up_to_date(root: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for note in data["tasks"]:  # dependencies come first
         if (
             all(d in proven for d in note["deps"])
-            and all(files_ok[i] for i in note["files"])
-            and all(dirs_ok[i] for i in note["dirs"])
+            and all(files_ok[i] for i in _indices(note["files"]))
+            and all(dirs_ok[i] for i in _indices(note["dirs"]))
             and (note["expires"] is None or now < note["expires"])
             and _same(f"{base}/{note['baseline'][0]}", note["baseline"][1:], _baseline_sig)
             and _entry_ok(f"{base}/{note['entry'][0]}", note["entry"][1:], now)
@@ -224,31 +230,46 @@ def _up_to_date(root: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return proven
 
 
-def _files_ok(base: str, paths: list[str], sigs: list[tuple[int, ...]]) -> list[bool]:
+def _indices(packed: bytes) -> array[int]:
+    return array("I", packed)
+
+
+def _files_ok(base: str, paths: list[str], sigs: bytes) -> list[bool]:
     ok: list[bool] = []
     append = ok.append
-    for path, sig in zip(paths, sigs, strict=True):
+    pack = _FILE_SIG.pack
+    size = _FILE_SIG.size
+    if len(sigs) != size * len(paths):
+        raise ValueError("file signatures do not match the file list")
+    offset = 0
+    for path in paths:
         try:
             st = os.stat(f"{base}/{path}")
         except OSError:
             append(False)
-            continue
-        append(
-            stat_module.S_ISREG(st.st_mode)
-            and (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == sig
-        )
+        else:
+            append(
+                stat_module.S_ISREG(st.st_mode)
+                and pack(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                == sigs[offset : offset + size]
+            )
+        offset += size
     return ok
 
 
-def _dirs_ok(base: str, paths: list[str], sigs: list[tuple[int, ...]]) -> list[bool]:
+def _dirs_ok(base: str, paths: list[str], sigs: bytes) -> list[bool]:
     ok: list[bool] = []
-    for path, sig in zip(paths, sigs, strict=True):
+    size = _DIR_SIG.size
+    if len(sigs) != size * len(paths):
+        raise ValueError("directory signatures do not match the directory list")
+    for index, path in enumerate(paths):
         try:
             st = os.stat(f"{base}/{path}" if path else base)
         except OSError:
             ok.append(False)
             continue
-        ok.append((st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == sig)
+        packed = _DIR_SIG.pack(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        ok.append(packed == sigs[index * size : (index + 1) * size])
     return ok
 
 
@@ -286,11 +307,9 @@ class StampBuilder:
     """Collects the notes of one run's up-to-date tasks, then writes the job's stamp."""
 
     def __init__(self) -> None:
-        self.files: dict[str, tuple[int, ...]] = {}
-        self.dirs: dict[str, tuple[int, ...]] = {}
         self.tasks: list[dict[str, Any]] = []
-        self._file_index: dict[str, int] = {}
-        self._dir_index: dict[str, int] = {}
+        self._files = _Table(_FILE_SIG)
+        self._dirs = _Table(_DIR_SIG)
 
     def add(
         self,
@@ -306,30 +325,27 @@ class StampBuilder:
         metadata: dict[str, Any],
         logs: tuple[bool, bool],
     ) -> None:
-        note = {
-            "id": task_id,
-            "key": key,
-            "deps": sorted(deps),
-            "files": [self._index(self._file_index, self.files, p, s) for p, s in files.items()],
-            "dirs": [self._index(self._dir_index, self.dirs, p, s) for p, s in dirs.items()],
-            "entry": entry,
-            "baseline": baseline,
-            "expires": expires,
-            "metadata": metadata,
-            "logs": logs,
-        }
-        self.tasks.append(note)
+        self._note(
+            task_id,
+            key=key,
+            deps=deps,
+            files=self._files.add_all(files),
+            dirs=self._dirs.add_all(dirs),
+            entry=entry,
+            baseline=baseline,
+            expires=expires,
+            metadata=metadata,
+            logs=logs,
+        )
 
     def carry(self, note: dict[str, Any], old: dict[str, Any]) -> None:
         """Keep a note proven from the previous stamp (its signatures all still hold)."""
-        files = {old["files"][i]: tuple(old["fileSigs"][i]) for i in note["files"]}
-        dirs = {old["dirs"][i]: tuple(old["dirSigs"][i]) for i in note["dirs"]}
-        self.add(
+        self._note(
             note["id"],
             key=note["key"],
             deps=note["deps"],
-            files=files,
-            dirs=dirs,
+            files=self._files.copy_from(old["files"], old["fileSigs"], note["files"]),
+            dirs=self._dirs.copy_from(old["dirs"], old["dirSigs"], note["dirs"]),
             entry=tuple(note["entry"]),
             baseline=tuple(note["baseline"]),
             expires=note["expires"],
@@ -337,14 +353,8 @@ class StampBuilder:
             logs=tuple(note["logs"]),
         )
 
-    @staticmethod
-    def _index(
-        index: dict[str, int], table: dict[str, tuple[int, ...]], path: str, sig: tuple[int, ...]
-    ) -> int:
-        if path not in index:
-            index[path] = len(index)
-            table[path] = sig
-        return index[path]
+    def _note(self, task_id: str, *, deps: Iterable[str], **fields: Any) -> None:
+        self.tasks.append({"id": task_id, "deps": sorted(deps), **fields})
 
     def write(
         self,
@@ -385,15 +395,49 @@ class StampBuilder:
             "readDirs": dict(fingerprint.dirs),
             "readStats": list(fingerprint.stats),
             "order": order,
-            "files": list(self.files),
-            "fileSigs": list(self.files.values()),
-            "dirs": list(self.dirs),
-            "dirSigs": list(self.dirs.values()),
+            "files": self._files.paths,
+            "fileSigs": bytes(self._files.sigs),
+            "dirs": self._dirs.paths,
+            "dirSigs": bytes(self._dirs.sigs),
             "tasks": self.tasks,
         }
         payload = marshal.dumps(data)
         digest = hashlib.sha256(payload).hexdigest().encode()
         atomic_write_bytes(stamp_path(root, job_id), _MAGIC + digest + payload, durable=False)
+
+
+class _Table:
+    """Paths and their packed signatures, each path once; notes refer to them by index."""
+
+    def __init__(self, layout: struct.Struct) -> None:
+        self.layout = layout
+        self.paths: list[str] = []
+        self.sigs = bytearray()
+        self._index: dict[str, int] = {}
+
+    def add_all(self, sigs: Mapping[str, tuple[int, ...]]) -> bytes:
+        indices = array("I")
+        for path, sig in sigs.items():
+            index = self._index.get(path)
+            if index is None:
+                index = self._index[path] = len(self.paths)
+                self.paths.append(path)
+                self.sigs += self.layout.pack(*sig)
+            indices.append(index)
+        return indices.tobytes()
+
+    def copy_from(self, paths: list[str], sigs: bytes, packed: bytes) -> bytes:
+        size = self.layout.size
+        indices = array("I")
+        for old in array("I", packed):
+            path = paths[old]
+            index = self._index.get(path)
+            if index is None:
+                index = self._index[path] = len(self.paths)
+                self.paths.append(path)
+                self.sigs += sigs[old * size : (old + 1) * size]
+            indices.append(index)
+        return indices.tobytes()
 
 
 def remove_stamp(root: Path, job_id: str) -> None:
