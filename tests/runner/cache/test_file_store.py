@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from async_pipeline.runner.cache.file_store import FileStore
+from async_pipeline.runner.cache.file_store import INLINE_MAX, FileStore, referenced_blobs
 from async_pipeline.runner.cache.store import Entry, OutputFile, digest_bytes
 
 
@@ -35,8 +35,9 @@ def _entry(
     return entry, {"dist/out.bin": source}
 
 
-def test_an_entry_round_trips_with_outputs_inputs_and_logs(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "cache")
+@pytest.mark.parametrize("inline_max", [0, INLINE_MAX])
+def test_an_entry_round_trips_with_outputs_inputs_and_logs(tmp_path: Path, inline_max: int) -> None:
+    store = FileStore(tmp_path / "cache", inline_max=inline_max)
     entry, files = _entry(tmp_path)
     store.put(entry, files)
     loaded = store.get(entry.key)
@@ -50,7 +51,45 @@ def test_an_entry_round_trips_with_outputs_inputs_and_logs(tmp_path: Path) -> No
     layout = sorted(
         p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
     )
-    assert layout == ["blobs", f"blobs/{entry.outputs[0].digest}", f"{entry.key}.entry"]
+    if inline_max:  # a small output lives in the entry file itself: one file in all
+        assert layout == [f"{entry.key}.entry"]
+    else:
+        assert layout == ["blobs", f"blobs/{entry.outputs[0].digest}", f"{entry.key}.entry"]
+
+
+def test_outputs_above_the_inline_limit_become_shared_blobs(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "cache", inline_max=8)
+    small, large = b"tiny\n", b"larger than eight bytes\n"
+    outputs, files = [], {}
+    for name, data in (("small.txt", small), ("large.txt", large)):
+        (tmp_path / name).write_bytes(data)
+        outputs.append(OutputFile(name, digest_bytes(data), len(data), 0o644))
+        files[name] = tmp_path / name
+    entry = Entry("e" * 64, "t", time.time(), {}, tuple(outputs), {}, b"", b"")
+    store.put(entry, files)
+    assert sorted(p.name for p in (tmp_path / "cache" / "blobs").iterdir()) == [digest_bytes(large)]
+    loaded = store.get(entry.key)
+    assert loaded is not None and set(loaded.inline) == {"small.txt"}
+    assert [store.read_output(loaded, o) for o in loaded.outputs] == [small, large]
+    assert referenced_blobs(tmp_path / "cache") == {digest_bytes(large)}
+
+
+def test_a_thousand_random_bit_flips_in_inline_outputs_are_all_detected(tmp_path: Path) -> None:
+    rng = random.Random(4321)
+    payload = bytes(rng.randrange(256) for _ in range(4096))
+    store = FileStore(tmp_path / "cache")
+    entry, files = _entry(tmp_path, payload=payload)
+    path = tmp_path / "cache" / f"{entry.key}.entry"
+    store.put(entry, files)
+    original = path.read_bytes()
+    start = original.index(payload)  # the inline section holds the output's bytes as they are
+    for _ in range(1000):
+        data = bytearray(original)
+        bit = rng.randrange(len(payload) * 8)
+        data[start + bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(bytes(data))
+        assert store.get(entry.key) is None
+        assert not path.exists()
 
 
 def test_every_byte_of_an_entry_is_checked(tmp_path: Path) -> None:
@@ -73,7 +112,7 @@ def test_every_byte_of_an_entry_is_checked(tmp_path: Path) -> None:
 
 
 def test_a_missing_blob_is_a_miss(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "cache")
+    store = FileStore(tmp_path / "cache", inline_max=0)
     entry, files = _entry(tmp_path)
     store.put(entry, files)
     (tmp_path / "cache" / "blobs" / entry.outputs[0].digest).unlink()
@@ -86,7 +125,7 @@ def test_a_missing_blob_is_a_miss(tmp_path: Path) -> None:
 def test_a_thousand_random_bit_flips_in_outputs_are_all_detected(tmp_path: Path) -> None:
     rng = random.Random(1234)
     payload = bytes(rng.randrange(256) for _ in range(4096))
-    store = FileStore(tmp_path / "cache")
+    store = FileStore(tmp_path / "cache", inline_max=0)
     entry, files = _entry(tmp_path, payload=payload)
     blob = tmp_path / "cache" / "blobs" / entry.outputs[0].digest
     for _ in range(1000):
@@ -102,7 +141,7 @@ def test_a_thousand_random_bit_flips_in_outputs_are_all_detected(tmp_path: Path)
 
 
 def test_a_truncated_output_is_detected(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "cache")
+    store = FileStore(tmp_path / "cache", inline_max=0)
     entry, files = _entry(tmp_path)
     store.put(entry, files)
     blob = tmp_path / "cache" / "blobs" / entry.outputs[0].digest
@@ -130,7 +169,7 @@ CRASH = textwrap.dedent(
     from async_pipeline.runner.cache import file_store
     from async_pipeline.runner.cache.store import Entry, OutputFile, digest_bytes
 
-    root = Path(sys.argv[1]); crash_at = int(sys.argv[2])
+    root = Path(sys.argv[1]); crash_at = int(sys.argv[2]); inline_max = int(sys.argv[3])
     calls = {"n": 0}
     def hook():
         calls["n"] += 1
@@ -146,16 +185,20 @@ CRASH = textwrap.dedent(
         outputs.append(OutputFile(f"out{i}.txt", digest_bytes(data), len(data), 0o644))
         files[f"out{i}.txt"] = path
     entry = Entry("c" * 64, "t", time.time(), {}, tuple(outputs), {}, b"", b"")
-    file_store.FileStore(root / "cache").put(entry, files)
+    file_store.FileStore(root / "cache", inline_max=inline_max).put(entry, files)
     """
 )
 
 
-@pytest.mark.parametrize("crash_at", range(1, 8))
+@pytest.mark.parametrize(
+    ("crash_at", "inline_max"),
+    [*((n, 0) for n in range(1, 8)), (1, INLINE_MAX)],  # blobs first, or all in one file
+)
 def test_a_writer_killed_mid_write_never_leaves_a_served_entry(
-    tmp_path: Path, crash_at: int
+    tmp_path: Path, crash_at: int, inline_max: int
 ) -> None:
-    done = subprocess.run([sys.executable, "-c", CRASH, str(tmp_path), str(crash_at)], check=False)
+    argv = [sys.executable, "-c", CRASH, str(tmp_path), str(crash_at), str(inline_max)]
+    done = subprocess.run(argv, check=False)
     assert done.returncode == -9
     store = FileStore(tmp_path / "cache")
     assert store.get("c" * 64) is None

@@ -1,17 +1,18 @@
-"""The file store: one file per entry, output contents shared as content-addressed blobs.
+"""The file store: one file per entry, small outputs inside it, larger ones as shared blobs.
 
 ``.async/cache/tasks/<key>.entry`` holds a digest of the rest of the file, the entry's
 manifest (its result and the digests of everything else), then its sections:
 ``outputs.json``, ``inputs.json`` (the per-file digest manifest of the inputs that produced
-it) and the redacted ``stdout.log`` and ``stderr.log``. Output contents live in
+it), the redacted ``stdout.log`` and ``stderr.log``, and ``outputs.bin``: the contents of
+every output up to ``INLINE_MAX`` bytes, one after another. Larger outputs live in
 ``.async/cache/tasks/blobs/<sha256>``, written once however many entries share them. Every
 file is written under a temporary name and renamed into place, blobs before the entry that
 names them, so a reader sees a whole entry or none; every read is verified against its
 digest, so a damaged entry is a miss and is removed.
 
-One file per entry rather than a directory of files: publishing a directory (mkdir, files,
-rename) measured about 15 times slower than one file on this project's CI filesystem, and a
-cold run publishes an entry per task (see adr/0002-file-store-layout.md).
+One file per entry rather than a directory of files, and small outputs inline rather than
+as blobs: each file created costs far more than the bytes in it on this project's CI
+filesystem (see adr/0002-file-store-layout.md).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from async_pipeline.runner.cache.store import (
 
 __all__ = [
     "ENTRY_SUFFIX",
+    "INLINE_MAX",
     "MAGIC",
     "FileStore",
     "crash_hook",
@@ -45,6 +47,8 @@ __all__ = [
 MAGIC = b"async-pipeline cache entry\n"
 ENTRY_SUFFIX = ".entry"
 SECTIONS = ("outputs.json", "inputs.json", "stdout.log", "stderr.log")
+INLINE_SECTION = "outputs.bin"
+INLINE_MAX = 1024 * 1024
 
 # Tests set this to a callable invoked between the files of a write, to kill the process there.
 crash_hook: Any = None
@@ -60,10 +64,13 @@ class FileStore:
 
     kind = "file"
 
-    def __init__(self, directory: Path, ttl_ms: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, ttl_ms: int | None = None, *, inline_max: int = INLINE_MAX
+    ) -> None:
         self.directory = directory
         self.blobs = directory / "blobs"
         self.ttl_ms = ttl_ms
+        self.inline_max = inline_max
 
     def entry_path(self, key: str) -> Path:
         return self.directory / f"{key}{ENTRY_SUFFIX}"
@@ -86,6 +93,12 @@ class FileStore:
         return entry
 
     def read_output(self, entry: Entry, output: OutputFile) -> bytes | None:
+        inline = entry.inline.get(output.path)
+        if inline is not None:
+            if len(inline) != output.size or digest_bytes(inline) != output.digest:
+                self.delete(entry.key)
+                return None
+            return inline
         blob = self.blobs / output.digest
         try:
             data = blob.read_bytes()
@@ -99,13 +112,18 @@ class FileStore:
 
     def put(self, entry: Entry, files: Mapping[str, Path]) -> None:
         try:
-            self.blobs.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            inline: dict[str, bytes] = {}
             for output in entry.outputs:
+                if output.size <= self.inline_max:
+                    inline[output.path] = Path(files[output.path]).read_bytes()
+                    continue
                 blob = self.blobs / output.digest
                 if not blob.exists():
+                    self.blobs.mkdir(exist_ok=True)
                     _publish(blob, Path(files[output.path]).read_bytes())
                     _crash_point()
-            _publish(self.entry_path(entry.key), _encode(entry))
+            _publish(self.entry_path(entry.key), _encode(entry, inline))
         except OSError as exc:
             raise StoreError(f"cannot write cache entry {entry.key[:12]}: {exc}") from exc
 
@@ -142,20 +160,26 @@ def _publish(path: Path, data: bytes) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def _encode(entry: Entry) -> bytes:
+def _encode(entry: Entry, inline: Mapping[str, bytes]) -> bytes:
+    """The entry file: ``inline`` (path -> contents) go into ``outputs.bin``, in order."""
     sections = {
         "outputs.json": orjson.dumps(entry.manifest()["outputs"]),
         "inputs.json": orjson.dumps(dict(entry.inputs), option=orjson.OPT_SORT_KEYS),
         "stdout.log": entry.stdout,
         "stderr.log": entry.stderr,
+        INLINE_SECTION: b"".join(inline.values()),
     }
     layout: dict[str, list[Any]] = {}
     offset = 0
-    for name in SECTIONS:
-        layout[name] = [offset, len(sections[name]), digest_bytes(sections[name])]
-        offset += len(sections[name])
-    manifest = {**entry.manifest(), "sections": layout}
-    rest = orjson.dumps(manifest) + b"\n" + b"".join(sections[n] for n in SECTIONS)
+    for name, data in sections.items():
+        layout[name] = [offset, len(data), digest_bytes(data)]
+        offset += len(data)
+    placed, at = [], 0
+    for path, data in inline.items():
+        placed.append([path, at, len(data)])
+        at += len(data)
+    manifest = {**entry.manifest(), "sections": layout, "inline": placed}
+    rest = orjson.dumps(manifest) + b"\n" + b"".join(sections.values())
     return MAGIC + digest_bytes(rest).encode() + b"\n" + rest
 
 
@@ -185,7 +209,9 @@ def _decode(key: str, raw: bytes) -> Entry | None:
     sections: dict[str, bytes] = {}
     try:
         layout = manifest["sections"]
-        for name in SECTIONS:
+        # Entries written before outputs went inline have no outputs.bin: still whole.
+        names = (*SECTIONS, INLINE_SECTION) if INLINE_SECTION in layout else SECTIONS
+        for name in names:
             offset, length, digest = layout[name]
             data = body[offset : offset + length]
             if len(data) != length or digest_bytes(data) != digest:
@@ -205,6 +231,12 @@ def _decode(key: str, raw: bytes) -> Entry | None:
         inputs = orjson.loads(sections["inputs.json"])
         if not isinstance(inputs, dict):
             return None
+        packed = sections.get(INLINE_SECTION, b"")
+        inline: dict[str, bytes] = {}
+        for path, at, length in manifest.get("inline") or []:
+            if at < 0 or length < 0 or at + length > len(packed):
+                return None
+            inline[str(path)] = packed[at : at + length]
         return Entry(
             key=key,
             task_id=str(manifest["taskId"]),
@@ -215,6 +247,7 @@ def _decode(key: str, raw: bytes) -> Entry | None:
             stdout=sections["stdout.log"],
             stderr=sections["stderr.log"],
             extra=dict(manifest.get("extra") or {}),
+            inline=inline,
         )
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
         return None
@@ -229,5 +262,5 @@ def referenced_blobs(directory: Path) -> set[str]:
         except OSError:
             continue
         if entry is not None:
-            named.update(o.digest for o in entry.outputs)
+            named.update(o.digest for o in entry.outputs if o.path not in entry.inline)
     return named

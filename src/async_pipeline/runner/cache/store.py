@@ -62,6 +62,9 @@ class Entry:
     stdout: bytes = b""  # redacted when captured
     stderr: bytes = b""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Output contents a store keeps inside the entry itself (path -> bytes), as read back;
+    # ``read_output`` still checks them against their digests.
+    inline: Mapping[str, bytes] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         """The JSON-ready description of the entry (everything but file contents and logs)."""
