@@ -356,3 +356,17 @@ async def test_without_pidfds_commands_run_on_the_portable_path(
 def test_outside_an_asyncio_loop_nothing_is_watched_from_one() -> None:
     # What other anyio backends (trio) see: no running asyncio loop, so the portable path.
     assert _spawn.watching_loop() is None
+
+
+async def test_each_command_gets_the_env_as_it_is_when_it_starts(tmp_path: Path) -> None:
+    # The executor keeps the last env's encoding; an env changed in place since must not
+    # reach the next command stale, nor an equal env built anew be re-encoded wrongly.
+    env = {"PATH": os.environ["PATH"], "FLAVOR": "plain"}
+    seen = []
+    for flavor in ("plain", "spicy", "spicy", "plain"):
+        env["FLAVOR"] = flavor  # the same mapping, changed in place
+        _, _, sink = await _run('printf %s "$FLAVOR"', tmp_path, portable=False, env=env)
+        seen.append(bytes(sink.out).decode())
+    fresh = {**env, "FLAVOR": "mild"}
+    _, _, sink = await _run('printf %s "$FLAVOR"', tmp_path, portable=False, env=fresh)
+    assert [*seen, bytes(sink.out).decode()] == ["plain", "spicy", "spicy", "plain", "mild"]

@@ -116,6 +116,21 @@ async def run_watched(
     return process.returncode, timed_out
 
 
+_encoded: tuple[dict[str, str], dict[bytes, bytes]] | None = None
+
+
+def _encoded_env(env: Mapping[str, str]) -> dict[bytes, bytes]:
+    """``env`` as bytes. Popen encodes a str env key by key on every spawn (~80 variables
+    here, about a tenth of a millisecond); most tasks of a run share one env, so the last
+    encoding is kept and reused while the env is equal to it (a dict comparison, in C)."""
+    global _encoded
+    cached = _encoded  # one read: loops in other threads may replace it meanwhile
+    if cached is None or cached[0] != env:
+        plain = dict(env)
+        cached = _encoded = (plain, {os.fsencode(k): os.fsencode(v) for k, v in plain.items()})
+    return cached[1]
+
+
 def _spawn(
     argv: list[str], cwd: Path, env: Mapping[str, str]
 ) -> tuple[subprocess.Popen[bytes], int, int]:
@@ -130,7 +145,7 @@ def _spawn(
         process = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=env,
+            env=_encoded_env(env),
             stdin=subprocess.DEVNULL,
             stdout=out_write,
             stderr=err_write,

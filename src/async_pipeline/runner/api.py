@@ -69,15 +69,21 @@ def plan_job(
         shared = shared.overlay(resolve_declared(job.env, env, f"jobs.{job_id}.env"))
     secrets = dict(shared.secrets)
     plans: dict[str, TaskPlan] = {}
+    envs: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
     for task_id in order:
         task = pipeline.tasks[task_id]
         own = resolve_declared(task.env, env, f"tasks.{task_id}.env")
         for key, value in own.secrets.items():
             secrets[f"{task_id}:{key}" if key in secrets and secrets[key] != value else key] = value
         declared = shared.overlay(own)
+        # Tasks declaring the same values share one env mapping (never mutated): the host
+        # executor encodes an env for spawning once per mapping, not once per command.
+        identity = tuple(declared.values.items())
+        if identity not in envs:
+            envs[identity] = {**env, **declared.values}
         plans[task_id] = TaskPlan(
             task=task,
-            env={**env, **declared.values},
+            env=envs[identity],
             cwd=root,
             deps={d for d in task.depends_on if d in pipeline.tasks},
             declared_env=declared.values,

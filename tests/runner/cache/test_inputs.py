@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 import time
 from pathlib import Path
 
@@ -84,14 +86,14 @@ def test_unchanged_files_are_not_read_again(
     first = StatCache(tmp_path)
     digests = _hash_later(first, ["a.txt", "b.txt"], monkeypatch)
     first.save()
-    reads: list[Path] = []
+    reads: list[str] = []
     real = inputs_module.digest_file
     monkeypatch.setattr(inputs_module, "digest_file", lambda p: reads.append(p) or real(p))
     assert StatCache(tmp_path).digests(["a.txt", "b.txt"]) == digests
     assert reads == []
     (tmp_path / "b.txt").write_text("changed")
     assert StatCache(tmp_path).digest("b.txt") == digest_file(tmp_path / "b.txt")
-    assert reads == [tmp_path / "b.txt"]
+    assert reads == [str(tmp_path / "b.txt")]
 
 
 def _forge(root: Path, name: str, stale_digest: str) -> None:
@@ -141,3 +143,10 @@ def test_a_corrupt_stat_cache_is_ignored(tmp_path: Path) -> None:
     cache_path.parent.mkdir(parents=True)
     cache_path.write_bytes(b"{not json")
     assert StatCache(tmp_path).digest("a.txt") == digest_file(tmp_path / "a.txt")
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 2**20 - 1, 2**20, 2**20 + 1, 3 * 2**20 + 7])
+def test_a_file_digest_is_the_sha256_of_all_of_its_bytes(tmp_path: Path, size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    (tmp_path / "f.bin").write_bytes(data)
+    assert digest_file(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()

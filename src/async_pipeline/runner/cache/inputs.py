@@ -36,9 +36,23 @@ STAT_CACHE_FILE = Path(".async") / "cache" / "stat-cache.json"
 _STAT_FORMAT = 2
 
 
-def digest_file(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+# Reads are sized by the file (a chunk at most): hashlib.file_digest allocates a fresh
+# 256 KiB buffer per call, which for 20,000 source files of a few KB cost more than reading
+# them (0.23 s against 0.13 s here).
+_CHUNK = 1024 * 1024
+
+
+def digest_file(path: str | os.PathLike[str]) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        digest = hashlib.sha256()
+        want = min(os.fstat(fd).st_size + 1, _CHUNK)
+        while chunk := os.read(fd, want):
+            digest.update(chunk)
+            want = _CHUNK
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
 
 
 @lru_cache(maxsize=4096)
@@ -241,7 +255,7 @@ class StatCache:
             return str(known[4])
         hashed_at = time.time_ns()
         try:
-            value = digest_file(Path(path))
+            value = digest_file(path)
         except OSError:
             return None
         self._entries[relative] = [*signature, value, hashed_at]
