@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import anyio
@@ -149,3 +150,53 @@ async def test_cancelling_run_job_ends_its_tasks_and_finalizes_the_record(tmp_pa
     statuses = {t["id"]: t["status"] for t in record["tasks"]}  # type: ignore[attr-defined]
     assert statuses == {"a": "passed", "slow": "cancelled"}
     assert not live_processes_with(marker)
+
+
+CACHED = """
+from async_pipeline import define_pipeline, job, sh, task
+
+pipeline = define_pipeline(
+    name="stamped",
+    tasks={"c": task(sh("mkdir -p out && cat src/*.txt > out/c.txt"), inputs=["src/**"],
+                     outputs=["out/c.txt"], cache=True)},
+    jobs={"build": job(target="c")},
+)
+"""
+
+
+def _flip_last_byte(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 1]))
+
+
+async def test_run_job_skips_what_the_job_stamp_proves_and_leaves_a_stamp(tmp_path: Path) -> None:
+    from async_pipeline.runner.stamp import check_stamp
+
+    (tmp_path / "pipeline.py").write_text(CACHED)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "1.txt").write_text("one\n")
+    config = (tmp_path / "pipeline.py").resolve()
+    with anyio.fail_after(TIMEOUT + 10):
+        async with mcp_session(tmp_path, "--allow-run") as (session, _):
+
+            async def hit() -> bool:
+                result = await session.call_tool("run_job", {"job": "build"})
+                assert not result.is_error, result.content
+                assert result.structured_content is not None
+                return bool(result.structured_content["tasks"][0]["cacheHit"])
+
+            assert not await hit()
+            # Files written a moment ago are not vouched for (racy timestamps): past that
+            # window, a hit through the usual path leaves a stamp that proves the task.
+            await anyio.sleep(2.2)
+            assert await hit()
+            check = check_stamp(tmp_path, "build", config, dict(os.environ))
+            assert check is not None and set(check.tasks) == {"c"}
+            # A proven task's entry is not even read: damage it in place (same inode and
+            # size) and the run is still a hit, which the usual path would not give.
+            _flip_last_byte(next((tmp_path / ".async" / "cache" / "tasks").glob("*.entry")))
+            assert await hit()
+    assert (tmp_path / "out" / "c.txt").read_text() == "one\n"

@@ -59,7 +59,7 @@ def preflight(args: argparse.Namespace, cwd: Path, out: Output) -> int | Preflig
     job_id = args.job if args.command == "run" else f"task:{args.task}"
     run_id = new_run_id()
     if args.force or not stamp_path(root, job_id).is_file():
-        return Preflight(run_id, config, None, None)
+        return Preflight(run_id, config, checked=True)  # nothing there to check
     from async_pipeline.runner.lock import RunLock
 
     lock = RunLock(root, run_id)
@@ -68,7 +68,7 @@ def preflight(args: argparse.Namespace, cwd: Path, out: Output) -> int | Preflig
         check = check_stamp(root, job_id, config, args.environment)
         logs = _stored_logs(root, check) if check is not None and check.complete else None
         if check is None or logs is None:
-            return Preflight(run_id, config, lock, check)  # the runner releases the lock
+            return Preflight(run_id, config, lock, check, checked=True)  # the runner unlocks
         code = _record(args, root, job_id, run_id, check, logs, out)
     except BaseException:
         lock.release()

@@ -184,15 +184,19 @@ class PipelineCache:
         self._lock = threading.Lock()
 
     def load(self, config: str | None, cwd: Path) -> Pipeline:
+        return self.load_fingerprinted(config, cwd)[0]
+
+    def load_fingerprinted(self, config: str | None, cwd: Path) -> tuple[Pipeline, Fingerprint]:
+        """The pipeline, and the fingerprint it is current for (a job stamp keeps it)."""
         path = resolve_config(config, cwd)
         key = (config, str(cwd))
         entry = self._entries.get(key)
         if entry is not None and entry.config == path and entry.fingerprint.current():
-            return entry.pipeline
+            return entry.pipeline, entry.fingerprint
         with self._lock:
             pipeline, fingerprint = load_recorded(config, cwd)
             self._entries[key] = _Entry(path, pipeline, fingerprint)
-        return pipeline
+        return pipeline, fingerprint
 
 
 _load_lock = threading.Lock()

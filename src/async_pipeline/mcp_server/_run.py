@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from async_pipeline.mcp_server._tools import Data, ToolSpec, load, project_root
+from async_pipeline.mcp_server._tools import Data, ToolSpec, load_fingerprinted, project_root
 
 if TYPE_CHECKING:
     from mcp.server.session import ServerSession
@@ -71,8 +72,12 @@ async def _run_job(call: Call, args: Mapping[str, Any]) -> Data:
     from async_pipeline.core import graph
     from async_pipeline.query._data import check_job
     from async_pipeline.runner.api import StopReason, execute_job
+    from async_pipeline.runner.records import new_run_id
+    from async_pipeline.runner.stamp import Preflight
 
-    pipeline = load(call)
+    pipeline, fingerprint = load_fingerprinted(call)
+    config = pipeline.config_path
+    assert config is not None  # set by every load from a file
     job_id: str = args["job"]
     check_job(pipeline, job_id)
     progress = _Progress(
@@ -91,6 +96,8 @@ async def _run_job(call: Call, args: Mapping[str, Any]) -> Data:
                 reporter=progress,
                 # Nobody here names the reason: a cancelled request is recorded as "cancelled".
                 stop=StopReason(),
+                # Checked against the job stamp under the run lock, and leaves the next one.
+                preflight=Preflight(new_run_id(), Path(config), fingerprint=fingerprint),
             )
         finally:
             # Let the pump drain the last notifications, then end with the run.

@@ -15,7 +15,7 @@ from async_pipeline.mcp_server._schemas import strict_object
 
 if TYPE_CHECKING:
     from async_pipeline.core.model import Pipeline
-    from async_pipeline.core.reload import PipelineCache
+    from async_pipeline.core.reload import Fingerprint, PipelineCache
     from async_pipeline.mcp_server._server import Call
 
 __all__ = ["INSPECTION_TOOLS", "ToolSpec", "load", "project_root", "runs_root"]
@@ -51,12 +51,17 @@ _PIPELINES: PipelineCache | None = None
 def load(call: Call) -> Pipeline:
     """The pipeline as it is on disk now: re-imported whenever anything its import read
     (pipeline.py, project modules, data files, directory listings) has changed."""
+    return load_fingerprinted(call)[0]
+
+
+def load_fingerprinted(call: Call) -> tuple[Pipeline, Fingerprint]:
+    """:func:`load`, with the fingerprint the pipeline is current for (for job stamps)."""
     global _PIPELINES
     if _PIPELINES is None:
         from async_pipeline.core.reload import PipelineCache
 
         _PIPELINES = PipelineCache()
-    return _PIPELINES.load(call.options.config, call.options.cwd)
+    return _PIPELINES.load_fingerprinted(call.options.config, call.options.cwd)
 
 
 def project_root(pipeline: Pipeline, cwd: Path) -> Path:

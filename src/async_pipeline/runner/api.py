@@ -37,7 +37,7 @@ from async_pipeline.runner.scheduler import Reporter, Scheduler, TaskPlan
 
 if TYPE_CHECKING:
     from async_pipeline.runner.models import ExecutionRecord
-    from async_pipeline.runner.stamp import Preflight
+    from async_pipeline.runner.stamp import Preflight, StampCheck
 
 __all__ = ["StopReason", "arun_job", "run_job"]
 
@@ -173,8 +173,8 @@ async def execute_job(
     if lock is None:
         lock = RunLock(root, run_id)
         lock.acquire()
-    check = preflight.check if preflight is not None and not force else None
     try:
+        check = _stamp_check(preflight, root, job_id, source_env) if not force else None
         record.write(run_dir)
         cache = CacheEngine(root, pipeline, source_env, redactor, force=force, warn=warn)
         scheduler = Scheduler(
@@ -221,6 +221,20 @@ async def execute_job(
     finally:
         lock.release()
     return record
+
+
+def _stamp_check(
+    preflight: Preflight | None, root: Path, job_id: str, env: Mapping[str, str]
+) -> StampCheck | None:
+    """The job stamp's check: the caller's, or made now, under the run lock."""
+    if preflight is None:
+        return None
+    if not preflight.checked and preflight.fingerprint is not None:
+        from async_pipeline.runner.stamp import check_stamp
+
+        preflight.check = check_stamp(root, job_id, preflight.config, env)
+        preflight.checked = True
+    return preflight.check
 
 
 def _stamp(

@@ -106,18 +106,27 @@ def env_digest(names: Iterable[str], env: Mapping[str, str]) -> str:
 
 
 class Preflight:
-    """What the CLI settled before loading ``pipeline.py``: the run id, the run lock if it
-    took it (to check the stamp), the stamp's check, and what the pipeline's import read
-    (filled in once it is loaded, so the run can write the next stamp)."""
+    """What a caller settled before the run: the run id, the run lock if it took it (the CLI
+    does, to check the stamp before loading ``pipeline.py``), the stamp's check if it made
+    it, and the fingerprint of the pipeline's import (so the run can check the stamp itself
+    if nobody did, and write the next one)."""
 
     def __init__(
-        self, run_id: str, config: Path, lock: RunLock | None, check: StampCheck | None
+        self,
+        run_id: str,
+        config: Path,
+        lock: RunLock | None = None,
+        check: StampCheck | None = None,
+        *,
+        checked: bool = False,
+        fingerprint: Fingerprint | None = None,
     ) -> None:
         self.run_id = run_id
         self.config = config
         self.lock = lock
         self.check = check
-        self.fingerprint: Fingerprint | None = None
+        self.checked = checked  # whether the stamp was already checked (under ``lock``)
+        self.fingerprint = fingerprint
 
 
 # Checking --------------------------------------------------------------------------------
