@@ -791,3 +791,34 @@ def test_an_agent_step_is_never_proven(
     assert prepared == ["g"]
     assert calls.read_text() == "called\n"
     assert project.proven() == ALL
+
+
+# What the interpreter itself brings to an import -----------------------------------------
+
+
+def test_an_import_that_reads_relative_paths_is_proven_only_from_the_same_directory(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(project.root)
+    project.write(header='FLAVOR = Path("flavor.txt").read_text().strip()')
+    (project.root / "flavor.txt").write_text("plain\n")
+    project.warm()
+    assert project.proven() == ALL
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # "flavor.txt" would now name another file (or none)
+    assert project.proven() == set()
+
+
+def test_a_stamp_from_another_virtualenv_or_pythonpath_proves_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.warm()
+    assert project.proven() == ALL
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "prefix", "/somewhere/else/venv")
+        assert project.proven() == set()
+    with monkeypatch.context() as patched:
+        patched.setenv("PYTHONPATH", "/somewhere/else/lib")
+        assert project.proven() == set()
+    assert project.proven() == ALL

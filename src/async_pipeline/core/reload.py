@@ -45,6 +45,7 @@ class _Reads:
     files: set[str] = field(default_factory=set)
     dirs: set[str] = field(default_factory=set)
     stats: set[tuple[str, bool]] = field(default_factory=set)
+    relative: bool = False  # whether any of it was named relative to the working directory
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -59,7 +60,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         target = args[0]
     else:
         return
-    path = _absolute(target)
+    path = _absolute(target, reads)
     if path is None or f"{os.sep}.async" in path or path.startswith(_PACKAGE):
         return  # this package's own modules: its version covers them
     if event == "open":
@@ -74,13 +75,16 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         reads.dirs.add(path)
 
 
-def _absolute(target: object) -> str | None:
+def _absolute(target: object, reads: _Reads) -> str | None:
     if target is None or isinstance(target, int):
         return None
     try:
-        return os.path.abspath(os.fsdecode(target))  # type: ignore[arg-type]
+        name = os.fsdecode(target)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+    if not os.path.isabs(name):
+        reads.relative = True
+    return os.path.abspath(name)
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -104,7 +108,7 @@ def _note_stat(path: object, dir_fd: int | None, follow: bool) -> None:
     reads: _Reads | None = getattr(_recording, "reads", None)
     if reads is None or dir_fd is not None:
         return
-    absolute = _absolute(path)
+    absolute = _absolute(path, reads)
     if absolute is not None and f"{os.sep}.async" not in absolute:
         reads.stats.add((absolute, follow))
 
@@ -154,6 +158,7 @@ class Fingerprint:
     stats: list[tuple[str, bool, StatSig | None]]
     env_names: set[str]
     env_all: bool
+    cwd: str = ""  # the working directory, if the import named anything relative to it
 
     def current(self) -> bool:
         """Whether the files, listings and stats are as recorded (the env is the caller's
@@ -223,6 +228,7 @@ def load_recorded(config: str | None, cwd: Path) -> tuple[Pipeline, Fingerprint]
         stats=[(p, follow, stat_sig(p, follow)) for p, follow in sorted(reads.stats)],
         env_names=environ.names,
         env_all=environ.everything,
+        cwd=os.getcwd() if reads.relative else "",
     )
 
 

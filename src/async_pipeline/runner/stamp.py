@@ -196,9 +196,16 @@ def _current(data: Any, job_id: str, config: Path, env: Mapping[str, str]) -> bo
         and data["config"] == str(config)
         and data["env"] == env_digest(data["envNames"], env)
         and data["importEnv"] == env_digest(_import_env_names(data), os.environ)
+        and data["prefix"] == [sys.prefix, sys.base_prefix]  # the same virtualenv
         and _path_sigs(data["importPath"]) == data["importPathSigs"]
+        # When the import named files relative to the working directory, it must be the same.
+        and data["processCwd"] in ("", os.getcwd())
         and unchanged(data["readFiles"], data["readDirs"], data["readStats"])
     )
+
+
+def _import_path() -> list[str]:
+    return [p for p in sys.path if p and os.path.isdir(p)]
 
 
 def _import_env_names(data: dict[str, Any]) -> set[str]:
@@ -381,10 +388,10 @@ class StampBuilder:
         from async_pipeline.runner._files import atomic_write_bytes
 
         names = sorted(set(env_names))
-        imported = set(fingerprint.env_names)
+        imported = {*fingerprint.env_names, "PYTHONPATH"}  # where its imports resolve
         if fingerprint.env_all:
             imported |= set(os.environ)
-        import_path = [p for p in sys.path if p and os.path.isdir(p)]
+        import_path = _import_path()
         data: dict[str, Any] = {
             "format": STAMP_FORMAT,
             "version": _version(),
@@ -400,6 +407,8 @@ class StampBuilder:
             "importEnv": env_digest(imported, os.environ),
             "importPath": import_path,
             "importPathSigs": _path_sigs(import_path),
+            "processCwd": fingerprint.cwd,
+            "prefix": [sys.prefix, sys.base_prefix],
             "readFiles": dict(fingerprint.files),
             "readDirs": dict(fingerprint.dirs),
             "readStats": list(fingerprint.stats),
