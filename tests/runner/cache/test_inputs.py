@@ -98,8 +98,12 @@ def test_unchanged_files_are_not_read_again(
 
 def _forge(root: Path, name: str, stale_digest: str) -> None:
     """Make the stat cache claim the file's current stat belongs to its old content."""
-    cache_path = root / ".async" / "cache" / "stat-cache.json"
-    data = orjson.loads(cache_path.read_bytes())
+    for cache_path in (root / ".async" / "cache" / "stat").glob("*.json"):
+        data = orjson.loads(cache_path.read_bytes())
+        if name in data["entries"]:
+            break
+    else:
+        raise AssertionError(f"{name} is in no stat cache shard")
     st = (root / name).stat()
     hashed_at = data["entries"][name][5]
     data["entries"][name] = [
@@ -139,9 +143,12 @@ def test_the_racy_check_trusts_files_older_than_the_save(
 
 def test_a_corrupt_stat_cache_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("x")
-    cache_path = tmp_path / ".async" / "cache" / "stat-cache.json"
-    cache_path.parent.mkdir(parents=True)
-    cache_path.write_bytes(b"{not json")
+    cache = StatCache(tmp_path)
+    first = cache.digest("a.txt")
+    cache.save()
+    shards = list((tmp_path / ".async" / "cache" / "stat").glob("*.json"))
+    assert first is not None and len(shards) == 1
+    shards[0].write_bytes(b"{not json")
     assert StatCache(tmp_path).digest("a.txt") == digest_file(tmp_path / "a.txt")
 
 
@@ -150,3 +157,18 @@ def test_a_file_digest_is_the_sha256_of_all_of_its_bytes(tmp_path: Path, size: i
     data = random.Random(size).randbytes(size)
     (tmp_path / "f.bin").write_bytes(data)
     assert digest_file(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_run_that_looks_at_one_directory_rewrites_only_its_shard(tmp_path: Path) -> None:
+    _tree(tmp_path, [f"d{i}/f.txt" for i in range(40)])
+    cache = StatCache(tmp_path)
+    cache.digests([f"d{i}/f.txt" for i in range(40)])
+    cache.save()
+    shards = {p.name: p.stat().st_mtime_ns for p in (tmp_path / ".async/cache/stat").iterdir()}
+    assert len(shards) > 1  # forty directories spread over several files
+    (tmp_path / "d7" / "f.txt").write_text("changed")
+    again = StatCache(tmp_path)
+    assert again.digest("d7/f.txt") == digest_file(tmp_path / "d7" / "f.txt")
+    again.save()
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / ".async/cache/stat").iterdir()}
+    assert sum(after[name] != shards[name] for name in shards) == 1

@@ -19,6 +19,7 @@ import os
 import re
 import stat as stat_module
 import time
+import zlib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -32,8 +33,11 @@ __all__ = ["IGNORED_DIRS", "RACY_NS", "Globs", "StatCache", "Walker", "digest_fi
 
 IGNORED_DIRS = frozenset({".git", ".async", "node_modules"})
 RACY_NS = 2_000_000_000
-STAT_CACHE_FILE = Path(".async") / "cache" / "stat-cache.json"
-_STAT_FORMAT = 2
+STAT_CACHE_DIR = Path(".async") / "cache" / "stat"
+_STAT_FORMAT = 3
+# Entries are spread over this many files by directory, so a run that looks at a few files
+# loads and rewrites a few small files, not one covering the whole project.
+_SHARDS = 64
 
 
 # Reads are sized by the file (a chunk at most): hashlib.file_digest allocates a fresh
@@ -215,25 +219,40 @@ def _filter(pattern: str, paths: list[str]) -> list[str]:
 
 
 class StatCache:
-    """Persisted (size, mtime_ns, inode, ctime_ns) -> (sha256, hashed_at_ns) for project files."""
+    """Persisted (size, mtime_ns, inode, ctime_ns) -> (sha256, hashed_at_ns) for project files.
+
+    Kept in ``.async/cache/stat/<shard>.json``, a shard per group of directories, each
+    loaded on first use and written back only if it changed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._root = os.fspath(root)
-        self.path = root / STAT_CACHE_FILE
-        self._entries: dict[str, list[Any]] = {}
-        self._dirty = False
-        self._load()
+        self.directory = root / STAT_CACHE_DIR
+        self._shards: dict[int, dict[str, list[Any]]] = {}
+        self._dirty: set[int] = set()
 
-    def _load(self) -> None:
+    def _entries(self, relative: str) -> tuple[int, dict[str, list[Any]]]:
+        """The shard holding ``relative``'s entry (all files of a directory share one)."""
+        index = zlib.crc32(relative.rpartition("/")[0].encode()) % _SHARDS
+        entries = self._shards.get(index)
+        if entries is None:
+            entries = self._shards[index] = self._load(index)
+        return index, entries
+
+    def _shard_path(self, index: int) -> Path:
+        return self.directory / f"{index:02x}.json"
+
+    def _load(self, index: int) -> dict[str, list[Any]]:
         try:
-            data = orjson.loads(self.path.read_bytes())
+            data = orjson.loads(self._shard_path(index).read_bytes())
         except (OSError, orjson.JSONDecodeError):
-            return
+            return {}
         if isinstance(data, dict) and data.get("format") == _STAT_FORMAT:
             entries = data.get("entries")
             if isinstance(entries, dict):
-                self._entries = entries
+                return entries
+        return {}
 
     def digest(self, relative: str) -> str | None:
         """The file's sha256, from the cache when its stat is unchanged and not racy."""
@@ -244,7 +263,8 @@ class StatCache:
             return None
         if not stat_module.S_ISREG(st.st_mode):
             return None
-        known = self._entries.get(relative)
+        shard, entries = self._entries(relative)
+        known = entries.get(relative)
         signature = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
         if (
             known is not None
@@ -258,8 +278,8 @@ class StatCache:
             value = digest_file(path)
         except OSError:
             return None
-        self._entries[relative] = [*signature, value, hashed_at]
-        self._dirty = True
+        entries[relative] = [*signature, value, hashed_at]
+        self._dirty.add(shard)
         return value
 
     def remember(
@@ -279,13 +299,14 @@ class StatCache:
             after.st_ino,
             after.st_ctime_ns,
         ]:
-            self._entries[relative] = [*signature, digest, read_at_ns]
-            self._dirty = True
+            shard, entries = self._entries(relative)
+            entries[relative] = [*signature, digest, read_at_ns]
+            self._dirty.add(shard)
 
     def settled(self, relative: str, digest: str) -> list[int] | None:
         """The stat signature for which ``relative`` is known to have ``digest`` and could
         not have changed unseen (hashed at least RACY_NS after its last change), else None."""
-        known = self._entries.get(relative)
+        known = self._entries(relative)[1].get(relative)
         if (
             known is None
             or len(known) != 6
@@ -304,8 +325,8 @@ class StatCache:
         return found
 
     def save(self) -> None:
-        if not self._dirty:
-            return
-        data = {"format": _STAT_FORMAT, "entries": self._entries}
-        atomic_write_bytes(self.path, orjson.dumps(data), durable=False)
-        self._dirty = False
+        """Write back the shards that changed."""
+        for index in sorted(self._dirty):
+            data = {"format": _STAT_FORMAT, "entries": self._shards[index]}
+            atomic_write_bytes(self._shard_path(index), orjson.dumps(data), durable=False)
+        self._dirty.clear()
