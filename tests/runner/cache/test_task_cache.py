@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from async_pipeline import (
     define_cache,
     define_pipeline,
@@ -264,7 +266,35 @@ def test_inputs_changing_while_a_task_runs_are_not_stored_under_the_old_key(tmp_
     )
     record = _run(pipeline, root)
     assert any("changed while it ran" in w for w in record.warnings)
-    assert not (root / ".async" / "cache" / "tasks" / record.tasks[0].cache_key).exists()
+    lib = next(t for t in record.tasks if t.id == "lib")
+    assert lib.cache_key and (root / ".async" / "cache" / "tasks").is_dir()
+    assert not (root / ".async" / "cache" / "tasks" / f"{lib.cache_key}.entry").exists()
+
+
+@pytest.mark.parametrize("listing", ["re-listed", "trusted unchanged"])
+def test_a_file_appearing_among_the_inputs_while_a_task_runs_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listing: str
+) -> None:
+    if listing == "trusted unchanged":
+        # Directories older than the racy margin are not listed again after the task when
+        # their stat is unchanged; a file created in one changes it.
+        monkeypatch.setattr("async_pipeline.runner.stamp.RACY_NS", 0)
+    root = _project(tmp_path)
+    pipeline = _pipeline(
+        tasks={
+            "lib": task(
+                sh("mkdir -p dist && cat src/*.txt > dist/lib.out && echo new > src/new.txt"),
+                inputs=["src/**"],
+                outputs=["dist/lib.out"],
+                cache=True,
+            )
+        }
+    )
+    record = _run(pipeline, root)
+    assert any("changed while it ran" in w for w in record.warnings)
+    lib = next(t for t in record.tasks if t.id == "lib")
+    assert lib.cache_key and (root / ".async" / "cache" / "tasks").is_dir()
+    assert not (root / ".async" / "cache" / "tasks" / f"{lib.cache_key}.entry").exists()
 
 
 def test_a_task_without_declared_inputs_is_keyed_on_every_project_file(tmp_path: Path) -> None:

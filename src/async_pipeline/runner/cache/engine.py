@@ -263,7 +263,12 @@ class CacheEngine:
         if prepared.store is None:
             return
         task = prepared.task
-        current = self.stat_cache.digests(self._input_files(task, cache_patterns(task)))
+        listed = (
+            prepared.input_files
+            if _listings_unchanged(self.root, prepared.dirs)
+            else self._input_files(task, cache_patterns(task))
+        )
+        current = self.stat_cache.digests(listed)
         if current != prepared.inputs:
             self.warn(f"cache: inputs of {task.id} changed while it ran; its result is not stored")
             return
@@ -413,6 +418,23 @@ class CacheEngine:
             self.stat_cache.save()
         except OSError as exc:
             self.warn(f"cache: could not save the file stat cache: {exc}")
+
+
+def _listings_unchanged(root: Path, dirs: Mapping[str, list[int]]) -> bool:
+    """Whether every directory listed for a task's inputs still has the signature it had
+    before it was listed, and that was old enough to trust (then its entries are the same:
+    no file can have been added, removed or renamed there)."""
+    base = os.fspath(root)
+    for relative, (mtime, ctime, inode, listed_at) in dirs.items():
+        if not settled(mtime, ctime, listed_at):
+            return False
+        try:
+            st = os.stat(f"{base}/{relative}" if relative else base)
+        except OSError:
+            return False
+        if (st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != (mtime, ctime, inode):
+            return False
+    return bool(dirs)
 
 
 def all_outputs(pipeline: Pipeline) -> tuple[str, ...]:

@@ -230,15 +230,20 @@ class StatCache:
         self._root = os.fspath(root)
         self.directory = root / STAT_CACHE_DIR
         self._shards: dict[int, dict[str, list[Any]]] = {}
+        self._by_directory: dict[str, tuple[int, dict[str, list[Any]]]] = {}
         self._dirty: set[int] = set()
 
     def _entries(self, relative: str) -> tuple[int, dict[str, list[Any]]]:
         """The shard holding ``relative``'s entry (all files of a directory share one)."""
-        index = zlib.crc32(relative.rpartition("/")[0].encode()) % _SHARDS
-        entries = self._shards.get(index)
-        if entries is None:
-            entries = self._shards[index] = self._load(index)
-        return index, entries
+        directory = relative.rpartition("/")[0]
+        found = self._by_directory.get(directory)
+        if found is None:
+            index = zlib.crc32(directory.encode()) % _SHARDS
+            entries = self._shards.get(index)
+            if entries is None:
+                entries = self._shards[index] = self._load(index)
+            found = self._by_directory[directory] = (index, entries)
+        return found
 
     def _shard_path(self, index: int) -> Path:
         return self.directory / f"{index:02x}.json"
