@@ -260,7 +260,9 @@ def _stamp(
         remove_stamp(root, job_id)
         return
     proven = preflight.check.tasks if preflight.check is not None and not record.force else {}
-    builder = StampBuilder()
+    # Mostly carried over: extend the previous stamp's tables rather than rebuild them.
+    reuse = preflight.check is not None and 2 * len(proven) >= len(record.tasks)
+    builder = StampBuilder(preflight.check.data if reuse and preflight.check else None)
     for result in record.tasks:
         if result.id in proven:
             assert preflight.check is not None

@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 STAMPS_DIR = Path(".async") / "cache" / "jobs"
-STAMP_FORMAT = 2
+STAMP_FORMAT = 3
 # Signatures are packed, not tuples of ints: a stamp for 20,000 files loads as a few byte
 # strings, which keeps a warm run's memory and load time down.
 _FILE_SIG = struct.Struct("<QqQq")  # size, mtime_ns, inode, ctime_ns
@@ -81,6 +81,9 @@ RACY_NS = 2_000_000_000
 # refreshes that mark when it is older than this, instead of writing on every run.
 TOUCH_AFTER_SECONDS = 3600
 _ENV_SALT = b"async-pipeline job stamp env v1"
+# A stamp extending the previous one's tables is rebuilt from fresh ones once they have
+# grown this much beyond their fresh size (rows that only dropped notes used).
+_GROWTH = 1.25
 _MAGIC = b"async-pipeline job stamp\n"
 
 
@@ -322,10 +325,18 @@ def _entry_ok(path: str, sig: tuple[int, ...], now: float) -> bool:
 class StampBuilder:
     """Collects the notes of one run's up-to-date tasks, then writes the job's stamp."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: dict[str, Any] | None = None) -> None:
+        """``base``: the previous stamp, when most of its notes will be carried. Its tables
+        are then kept as they are, so carried notes need no re-indexing (entries only
+        dropped notes used stay behind until a run starts from a fresh table)."""
         self.tasks: list[dict[str, Any]] = []
-        self._files = _Table(_FILE_SIG)
-        self._dirs = _Table(_DIR_SIG)
+        if base is not None and len(base["files"]) > _GROWTH * base.get("freshRows", 0):
+            base = None  # too many rows only dropped notes used: start from fresh tables
+        self._base = base
+        self._fresh_rows = base["freshRows"] if base is not None else None
+        seed = (base["files"], base["fileSigs"]) if base else None
+        self._files = _Table(_FILE_SIG, seed)
+        self._dirs = _Table(_DIR_SIG, (base["dirs"], base["dirSigs"]) if base else None)
 
     def add(
         self,
@@ -356,6 +367,11 @@ class StampBuilder:
 
     def carry(self, note: dict[str, Any], old: dict[str, Any]) -> None:
         """Keep a note proven from the previous stamp (its signatures all still hold)."""
+        if (
+            old is self._base and self._base is not None
+        ):  # same tables: the note's indices stay valid
+            self.tasks.append(note)
+            return
         self._note(
             note["id"],
             key=note["key"],
@@ -413,6 +429,9 @@ class StampBuilder:
             "readDirs": dict(fingerprint.dirs),
             "readStats": list(fingerprint.stats),
             "order": order,
+            "freshRows": (
+                self._fresh_rows if self._fresh_rows is not None else len(self._files.paths)
+            ),
             "files": self._files.paths,
             "fileSigs": bytes(self._files.sigs),
             "dirs": self._dirs.paths,
@@ -425,37 +444,39 @@ class StampBuilder:
 
 
 class _Table:
-    """Paths and their packed signatures, each path once; notes refer to them by index."""
+    """Paths with their packed signatures; notes refer to rows by index. A row is a path
+    *and* a signature: notes that saw one file in two states (a file rewritten during the
+    run by a task the other does not depend on) keep both, and the next check tells which
+    still holds, so no note inherits a state it was not proven for."""
 
-    def __init__(self, layout: struct.Struct) -> None:
+    def __init__(self, layout: struct.Struct, seed: tuple[list[str], bytes] | None = None) -> None:
         self.layout = layout
-        self.paths: list[str] = []
-        self.sigs = bytearray()
-        self._index: dict[str, int] = {}
+        self.paths: list[str] = list(seed[0]) if seed else []
+        self.sigs = bytearray(seed[1]) if seed else bytearray()
+        size = layout.size
+        self._index: dict[tuple[str, bytes], int] = {
+            (path, bytes(self.sigs[i * size : (i + 1) * size])): i
+            for i, path in enumerate(self.paths)
+        }
+
+    def _row(self, path: str, packed: bytes) -> int:
+        index = self._index.get((path, packed))
+        if index is None:
+            index = self._index[(path, packed)] = len(self.paths)
+            self.paths.append(path)
+            self.sigs += packed
+        return index
 
     def add_all(self, sigs: Mapping[str, tuple[int, ...]]) -> bytes:
-        indices = array("I")
-        for path, sig in sigs.items():
-            index = self._index.get(path)
-            if index is None:
-                index = self._index[path] = len(self.paths)
-                self.paths.append(path)
-                self.sigs += self.layout.pack(*sig)
-            indices.append(index)
-        return indices.tobytes()
+        pack = self.layout.pack
+        return array("I", (self._row(path, pack(*sig)) for path, sig in sigs.items())).tobytes()
 
     def copy_from(self, paths: list[str], sigs: bytes, packed: bytes) -> bytes:
         size = self.layout.size
-        indices = array("I")
-        for old in array("I", packed):
-            path = paths[old]
-            index = self._index.get(path)
-            if index is None:
-                index = self._index[path] = len(self.paths)
-                self.paths.append(path)
-                self.sigs += sigs[old * size : (old + 1) * size]
-            indices.append(index)
-        return indices.tobytes()
+        rows = (
+            self._row(paths[old], sigs[old * size : (old + 1) * size]) for old in _indices(packed)
+        )
+        return array("I", rows).tobytes()
 
 
 def remove_stamp(root: Path, job_id: str) -> None:
