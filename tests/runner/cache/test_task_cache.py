@@ -252,49 +252,39 @@ def test_an_output_containing_a_secret_is_not_cached(tmp_path: Path) -> None:
     assert scan_for_canary(canary, trees=[root / ".async"]) == []
 
 
-def test_inputs_changing_while_a_task_runs_are_not_stored_under_the_old_key(tmp_path: Path) -> None:
-    root = _project(tmp_path)
-    pipeline = _pipeline(
-        tasks={
-            "lib": task(
-                sh("mkdir -p dist && cat src/lib.txt > dist/lib.out && echo edited >> src/lib.txt"),
-                inputs=["src/lib.txt"],
-                outputs=["dist/lib.out"],
-                cache=True,
-            )
-        }
-    )
-    record = _run(pipeline, root)
-    assert any("changed while it ran" in w for w in record.warnings)
-    lib = next(t for t in record.tasks if t.id == "lib")
-    assert lib.cache_key and (root / ".async" / "cache" / "tasks").is_dir()
-    assert not (root / ".async" / "cache" / "tasks" / f"{lib.cache_key}.entry").exists()
+EDIT_INPUT = "cat src/lib.txt > dist/lib.out && echo edited >> src/lib.txt"
+ADD_INPUT = "cat src/*.txt > dist/lib.out && echo new > src/new.txt"
 
 
-@pytest.mark.parametrize("listing", ["re-listed", "trusted unchanged"])
-def test_a_file_appearing_among_the_inputs_while_a_task_runs_is_noticed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listing: str
-) -> None:
-    if listing == "trusted unchanged":
+@pytest.mark.parametrize(
+    ("command", "inputs", "racy_ns"),
+    [
+        (EDIT_INPUT, ["src/lib.txt"], None),
+        (ADD_INPUT, ["src/**"], None),
         # Directories older than the racy margin are not listed again after the task when
         # their stat is unchanged; a file created in one changes it.
-        monkeypatch.setattr("async_pipeline.runner.stamp.RACY_NS", 0)
+        (ADD_INPUT, ["src/**"], 0),
+    ],
+    ids=["input edited", "file appears, listed again", "file appears, listing trusted"],
+)
+def test_inputs_changing_while_a_task_runs_are_not_stored_under_the_old_key(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    inputs: list[str],
+    racy_ns: int | None,
+) -> None:
+    if racy_ns is not None:
+        monkeypatch.setattr("async_pipeline.runner.stamp.RACY_NS", racy_ns)
     root = _project(tmp_path)
-    pipeline = _pipeline(
-        tasks={
-            "lib": task(
-                sh("mkdir -p dist && cat src/*.txt > dist/lib.out && echo new > src/new.txt"),
-                inputs=["src/**"],
-                outputs=["dist/lib.out"],
-                cache=True,
-            )
-        }
+    lib = task(
+        sh(f"mkdir -p dist && {command}"), inputs=inputs, outputs=["dist/lib.out"], cache=True
     )
-    record = _run(pipeline, root)
+    record = _run(_pipeline(tasks={"lib": lib}), root)
     assert any("changed while it ran" in w for w in record.warnings)
-    lib = next(t for t in record.tasks if t.id == "lib")
-    assert lib.cache_key and (root / ".async" / "cache" / "tasks").is_dir()
-    assert not (root / ".async" / "cache" / "tasks" / f"{lib.cache_key}.entry").exists()
+    result = next(t for t in record.tasks if t.id == "lib")
+    assert result.cache_key and (root / ".async" / "cache" / "tasks").is_dir()
+    assert not (root / ".async" / "cache" / "tasks" / f"{result.cache_key}.entry").exists()
 
 
 def test_a_task_without_declared_inputs_is_keyed_on_every_project_file(tmp_path: Path) -> None:
