@@ -866,3 +866,19 @@ def test_a_stamp_does_not_grow_over_many_edit_and_run_rounds(project: Project) -
     # One file per input and output of a, b and c (six), plus at most a quarter more rows
     # left by states no note holds any longer.
     assert max(sizes) <= 6 * 1.25 + 1, sizes
+
+
+def test_a_stamp_that_cannot_be_written_never_fails_the_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.warm()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("simulated fault while writing the stamp")
+
+    monkeypatch.setattr(stamp.StampBuilder, "write", broken)
+    (project.root / "src" / "c" / "1.txt").write_text("c changed\n")
+    run = project.run()
+    assert run.code == 0 and run.stderr == ""
+    assert run.record["status"] == "passed" and run.reran == {"c"}
+    assert not stamp.stamp_path(project.root, "build").exists()  # the stale one is gone too
