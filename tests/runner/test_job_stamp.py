@@ -180,7 +180,6 @@ class Project:
 
 def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inputs, "RACY_NS", 0)
-    monkeypatch.setattr(stamp, "RACY_NS", 0)
 
 
 @pytest.fixture
@@ -646,7 +645,6 @@ def test_with_the_real_racy_window_a_just_edited_input_is_not_proven_but_still_h
     project = Project(tmp_path / "project")
     project.warm()
     monkeypatch.setattr(inputs, "RACY_NS", REAL_RACY_NS)
-    monkeypatch.setattr(stamp, "RACY_NS", REAL_RACY_NS)
     assert REAL_RACY_NS == 2_000_000_000
     (project.root / "src" / "a" / "1.txt").write_text("a one, edited\n")
     edited = project.run()

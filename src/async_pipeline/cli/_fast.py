@@ -9,18 +9,19 @@ tasks the stamp did prove, which the runner then skips.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from async_pipeline.cli import EXIT_FAILED, EXIT_OK, Output
 from async_pipeline.cli._progress import Lines, Live, is_terminal, summary
 from async_pipeline.core.paths import RUNS_DIR, resolve_config
 from async_pipeline.errors import PipelineError
-from async_pipeline.runner.stamp import Preflight, StampCheck, check_stamp, stamp_path
-
-if TYPE_CHECKING:
-    from async_pipeline.runner.records import TaskResult
+from async_pipeline.runner.stamp import (
+    Preflight,
+    StampCheck,
+    check_stamp,
+    record_proven,
+    stamp_path,
+)
 
 __all__ = ["preflight", "run_command"]
 
@@ -133,23 +134,23 @@ def _record(
         reporter = (Live if is_terminal(out.stdout) else Lines)(out, args.echo, _no_cancel)
         reporter.total = len(record.tasks)
     run_dir = root / RUNS_DIR / run_id
+    # Stored logs were redacted when stored; they only need the cap. Imported only if used.
+    redactor, cap = None, 0
+    if logs:
+        from async_pipeline.redaction import Redactor
+        from async_pipeline.runner.logs import max_log_bytes
+
+        redactor, cap = Redactor({}), max_log_bytes(env)
     for result in record.tasks:
-        note = check.tasks[result.id]
-        if reporter:
-            reporter.task_started(result.id)
-        result.started_at = now_iso()
-        result.status = "passed"
-        result.cache_key = str(note["key"])
-        result.cache_hit = True
-        result.exit_code = 0
-        result.metadata = dict(note["metadata"])
-        result.logs = {"stdout": None, "stderr": None}
-        if result.id in logs:
-            _replay_logs(run_dir, result, logs[result.id], reporter, env)
-        result.finished_at = now_iso()
-        result.duration_ms = 0
-        if reporter:
-            reporter.task_finished(result)
+        record_proven(
+            result,
+            check.tasks[result.id],
+            logs.get(result.id),
+            logs_dir=run_dir / "logs",
+            redactor=redactor,
+            max_log_bytes=cap,
+            reporter=reporter,
+        )
     record.status = "passed"
     record.finished_at = now_iso()
     record.write(run_dir)
@@ -161,25 +162,6 @@ def _record(
     else:
         summary(out, record, root)
     return EXIT_OK if record.status == "passed" else EXIT_FAILED
-
-
-def _replay_logs(
-    run_dir: Path,
-    result: TaskResult,
-    logs: tuple[bytes, bytes],
-    reporter: Lines | None,
-    env: Mapping[str, str],
-) -> None:
-    """A proven task's stored (already redacted) logs become this run's, as a hit's do."""
-    from async_pipeline.redaction import Redactor
-    from async_pipeline.runner.logs import TaskOutput, log_refs, max_log_bytes
-
-    task_id = result.id
-    echo = (lambda stream, data: reporter.task_output(task_id, stream, data)) if reporter else None
-    output = TaskOutput(Redactor({}), max_log_bytes(env), echo)
-    output.stdout(logs[0])
-    output.stderr(logs[1])
-    result.logs = log_refs(task_id, output.store(run_dir / "logs", task_id))
 
 
 def _no_cancel(reason: str = "") -> None:

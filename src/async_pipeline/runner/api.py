@@ -216,18 +216,14 @@ async def execute_job(
                 try:
                     _stamp(preflight, pipeline, job_id, job_mode, plans, record, cache, source_env)
                 except Exception:  # the run is recorded: never fail it here
+                    from async_pipeline.runner.stamp import remove_stamp
+
                     # Derived state: without a stamp the next run takes the usual path.
-                    _forget_stamp(root, job_id)
+                    remove_stamp(root, job_id)
             prune_runs(root, keep_runs(source_env), protect=run_id)
     finally:
         lock.release()
     return record
-
-
-def _forget_stamp(root: Path, job_id: str) -> None:
-    from async_pipeline.runner.stamp import remove_stamp
-
-    remove_stamp(root, job_id)
 
 
 def _stamp_check(

@@ -34,6 +34,7 @@ from async_pipeline.runner.context_pack import build_pack, write_pack
 from async_pipeline.runner.executor import TIMEOUT_EXIT_CODE, CommandExecutor
 from async_pipeline.runner.logs import TaskOutput, log_refs
 from async_pipeline.runner.records import TaskResult, now_iso
+from async_pipeline.runner.stamp import record_proven
 
 __all__ = ["Reporter", "Scheduler", "TaskPlan"]
 
@@ -263,37 +264,23 @@ class Scheduler:
         result.metadata = dict(metadata) if isinstance(metadata, dict) else {}
 
     def _record_proven(self, plan: TaskPlan, note: Mapping[str, Any]) -> bool:
-        """Record a task the job stamp proved up to date: a hit, with its stored logs
-        replayed. False (nothing recorded) if those logs can no longer be read."""
-        task = plan.task
-        output: TaskOutput | None = None
-        entry: Entry | None = None
+        """Record a task the job stamp proved up to date (runner.stamp.record_proven).
+        False (nothing recorded) if its stored logs can no longer be read."""
+        logs = None
         if any(note["logs"]):
-            entry = self.cache.stored_entry(task, note["key"]) if self.cache else None
+            entry = self.cache.stored_entry(plan.task, note["key"]) if self.cache else None
             if entry is None:
                 return False
-            echo = self._echo_for(task.id) if (self.echo or self.reporter) else None
-            output = TaskOutput(self.redactor, self.max_log_bytes, echo)
-        result = self.results[task.id]
-        result.status = "running"
-        result.started_at = now_iso()
-        if self.reporter:
-            self.reporter.task_started(task.id)
-        if output is not None and entry is not None:
-            output.stdout(entry.stdout)
-            output.stderr(entry.stderr)
-            result.logs = log_refs(task.id, output.store(self.logs_dir, task.id))
-        else:
-            result.logs = {"stdout": None, "stderr": None}
-        result.cache_key = str(note["key"])
-        result.cache_hit = True
-        result.metadata = dict(note["metadata"])
-        result.exit_code = 0
-        result.status = "passed"
-        result.finished_at = now_iso()
-        result.duration_ms = 0
-        if self.reporter:
-            self.reporter.task_finished(result)
+            logs = (entry.stdout, entry.stderr)
+        record_proven(
+            self.results[plan.task.id],
+            note,
+            logs,
+            logs_dir=self.logs_dir,
+            redactor=self.redactor,
+            max_log_bytes=self.max_log_bytes,
+            reporter=self.reporter,
+        )
         return True
 
     def _json_safe(self, metadata: dict[str, Any]) -> dict[str, Any]:

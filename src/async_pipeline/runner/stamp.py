@@ -54,7 +54,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from async_pipeline.core.reload import Fingerprint
+    from async_pipeline.redaction import Redactor
     from async_pipeline.runner.lock import RunLock
+    from async_pipeline.runner.records import TaskResult
+    from async_pipeline.runner.scheduler import Reporter
 
 __all__ = [
     "STAMPS_DIR",
@@ -63,8 +66,8 @@ __all__ = [
     "StampCheck",
     "check_stamp",
     "env_digest",
+    "record_proven",
     "remove_stamp",
-    "settled",
     "stamp_path",
 ]
 
@@ -74,9 +77,6 @@ STAMP_FORMAT = 3
 # strings, which keeps a warm run's memory and load time down.
 _FILE_SIG = struct.Struct("<QqQq")  # size, mtime_ns, inode, ctime_ns
 _DIR_SIG = struct.Struct("<qqQ")  # mtime_ns, ctime_ns, inode
-# The same margin the stat cache uses: a file changed within this long of being hashed (or a
-# directory within this long of being listed) could change again without its stat changing.
-RACY_NS = 2_000_000_000
 # A cache hit marks its entry as used (for ``gc --cache-days``); an up-to-date task only
 # refreshes that mark when it is older than this, instead of writing on every run.
 TOUCH_AFTER_SECONDS = 3600
@@ -486,7 +486,42 @@ def remove_stamp(root: Path, job_id: str) -> None:
         pass
 
 
-def settled(mtime_ns: int, ctime_ns: int, at_ns: int) -> bool:
-    """Whether a file or directory could not have changed unseen since ``at_ns`` (when it
-    was hashed or listed): its last change lies before that by at least RACY_NS."""
-    return max(mtime_ns, ctime_ns) < at_ns - RACY_NS
+def record_proven(
+    result: TaskResult,
+    note: Mapping[str, Any],
+    logs: tuple[bytes, bytes] | None,
+    *,
+    logs_dir: Path,
+    redactor: Redactor | None,
+    max_log_bytes: int,
+    reporter: Reporter | None,
+) -> None:
+    """Record a task this stamp proved up to date as a cache hit is recorded: its stored
+    (stdout, stderr) ``logs`` replayed through ``redactor`` into ``logs_dir``, a passed hit
+    with the noted key and metadata. The runner and the CLI's proven runs both come here."""
+    from async_pipeline.runner.records import now_iso
+
+    task_id = result.id
+    result.status = "running"
+    result.started_at = now_iso()
+    if reporter:
+        reporter.task_started(task_id)
+    result.logs = {"stdout": None, "stderr": None}
+    if logs is not None:
+        assert redactor is not None, "replaying logs needs a redactor"
+        from async_pipeline.runner.logs import TaskOutput, log_refs  # (redaction: only if used)
+
+        echo = (lambda s, d: reporter.task_output(task_id, s, d)) if reporter else None
+        output = TaskOutput(redactor, max_log_bytes, echo)
+        output.stdout(logs[0])
+        output.stderr(logs[1])
+        result.logs = log_refs(task_id, output.store(logs_dir, task_id))
+    result.cache_key = str(note["key"])
+    result.cache_hit = True
+    result.metadata = dict(note["metadata"])
+    result.exit_code = 0
+    result.status = "passed"
+    result.finished_at = now_iso()
+    result.duration_ms = 0
+    if reporter:
+        reporter.task_finished(result)

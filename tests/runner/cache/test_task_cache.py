@@ -275,7 +275,7 @@ def test_inputs_changing_while_a_task_runs_are_not_stored_under_the_old_key(
     racy_ns: int | None,
 ) -> None:
     if racy_ns is not None:
-        monkeypatch.setattr("async_pipeline.runner.stamp.RACY_NS", racy_ns)
+        monkeypatch.setattr("async_pipeline.runner.cache.inputs.RACY_NS", racy_ns)
     root = _project(tmp_path)
     lib = task(
         sh(f"mkdir -p dist && {command}"), inputs=inputs, outputs=["dist/lib.out"], cache=True

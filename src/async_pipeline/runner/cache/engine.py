@@ -26,7 +26,7 @@ from async_pipeline.core.steps import AgentStep
 from async_pipeline.redaction import Redactor
 from async_pipeline.runner._files import atomic_write_json, resolves_inside
 from async_pipeline.runner.cache.file_store import FileStore
-from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker
+from async_pipeline.runner.cache.inputs import Globs, StatCache, Walker, settled
 from async_pipeline.runner.cache.keys import step_identity, task_key
 from async_pipeline.runner.cache.memory_store import MemoryStore
 from async_pipeline.runner.cache.store import (
@@ -37,7 +37,6 @@ from async_pipeline.runner.cache.store import (
     StoreError,
     digest_bytes,
 )
-from async_pipeline.runner.stamp import settled
 
 __all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
 

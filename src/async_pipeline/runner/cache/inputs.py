@@ -29,10 +29,26 @@ import orjson
 
 from async_pipeline.runner._files import atomic_write_bytes
 
-__all__ = ["IGNORED_DIRS", "RACY_NS", "Globs", "StatCache", "Walker", "digest_file"]
+__all__ = [
+    "IGNORED_DIRS",
+    "RACY_NS",
+    "Globs",
+    "StatCache",
+    "Walker",
+    "digest_file",
+    "settled",
+]
 
 IGNORED_DIRS = frozenset({".git", ".async", "node_modules"})
 RACY_NS = 2_000_000_000
+
+
+def settled(mtime_ns: int, ctime_ns: int, at_ns: int) -> bool:
+    """Whether a file or directory could not have changed unseen since ``at_ns`` (when it
+    was hashed or listed): its last change lies before that by at least RACY_NS."""
+    return max(mtime_ns, ctime_ns) < at_ns - RACY_NS
+
+
 STAT_CACHE_DIR = Path(".async") / "cache" / "stat"
 _STAT_FORMAT = 3
 # Entries are spread over this many files by directory, so a run that looks at a few files
@@ -146,15 +162,20 @@ class Walker:
         return found
 
     def _record(self, directory: str, relative: str, *, top: bool) -> None:
+        if not self._note(directory, relative) and top:
+            self.note_absent(relative)
+
+    def _note(self, path: str, relative: str) -> bool:
+        """(Recording.) Note ``relative``'s signature, stat'ed now, before any listing;
+        False if there is nothing there."""
         assert self._dirs is not None
         listed_at = time.time_ns()
         try:
-            st = os.stat(directory)
+            st = os.stat(path)
         except OSError:
-            if top:
-                self.note_absent(relative)
-            return
+            return False
         self._dirs[relative] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, listed_at]
+        return True
 
     def note_absent(self, relative: str) -> None:
         """(Recording.) ``relative`` is not there: its creation would show in the nearest
@@ -163,14 +184,8 @@ class Walker:
             return
         while relative:
             relative = relative.rpartition("/")[0]
-            path = f"{self.root_str}/{relative}" if relative else self.root_str
-            listed_at = time.time_ns()
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            self._dirs[relative] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, listed_at]
-            return
+            if self._note(f"{self.root_str}/{relative}" if relative else self.root_str, relative):
+                return
 
     def forget(self) -> None:
         """Drop remembered listings (after a task may have written files)."""
@@ -275,7 +290,7 @@ class StatCache:
             known is not None
             and len(known) == 6
             and known[:4] == signature
-            and max(st.st_mtime_ns, st.st_ctime_ns) < known[5] - RACY_NS
+            and settled(st.st_mtime_ns, st.st_ctime_ns, known[5])
         ):
             return str(known[4])
         hashed_at = time.time_ns()
@@ -316,7 +331,7 @@ class StatCache:
             known is None
             or len(known) != 6
             or known[4] != digest
-            or max(known[1], known[3]) >= known[5] - RACY_NS
+            or not settled(known[1], known[3], known[5])
         ):
             return None
         return [int(v) for v in known[:4]]
