@@ -6,8 +6,9 @@ the lock, job stamps) without starting the whole runner.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from async_pipeline._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from async_pipeline.runner.api import StopReason, arun_job, run_job
@@ -39,10 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'async_pipeline.runner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)
