@@ -326,15 +326,14 @@ class CacheEngine:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="async-pipeline-cache")
         self._pending.append(self._writer.submit(work, *args))
 
+    def _baseline_path(self, task_id: str) -> Path:
+        return self.root / BASELINES_DIR / f"{task_id}.json"
+
     def _baseline(self, prepared: Prepared) -> None:
         """Point the task's baseline at this entry (rewritten only when it changes)."""
-        path = self.root / BASELINES_DIR / f"{prepared.task.id}.json"
-        try:
-            current = orjson.loads(path.read_bytes())
-            if current.get("key") == prepared.key and current.get("ref") == prepared.ref:
-                return
-        except (OSError, orjson.JSONDecodeError, AttributeError):
-            pass
+        path = self._baseline_path(prepared.task.id)
+        if _points_at(path, prepared):
+            return
         atomic_write_json(
             path,
             {
@@ -370,15 +369,13 @@ class CacheEngine:
             dirs[relative] = (mtime, ctime, inode)
         root = os.fspath(self.root)
         entry_path = os.fspath(prepared.store.entry_path(prepared.key))
-        baseline_path = os.fspath(self.root / BASELINES_DIR / f"{task.id}.json")
+        baseline_path = self._baseline_path(task.id)
+        if not _points_at(baseline_path, prepared):
+            return None
         try:
             entry_stat = os.stat(entry_path)
-            baseline_raw = Path(baseline_path).read_bytes()
             baseline_stat = os.stat(baseline_path)
-            baseline = orjson.loads(baseline_raw)
-        except (OSError, orjson.JSONDecodeError):
-            return None
-        if not isinstance(baseline, dict) or baseline.get("key") != prepared.key:
+        except OSError:
             return None
         if not entry_path.startswith(root + os.sep):
             return None
@@ -389,7 +386,7 @@ class CacheEngine:
             "dirs": dirs,
             "entry": (entry_path[len(root) + 1 :], entry_stat.st_ino, entry_stat.st_size),
             "baseline": (
-                baseline_path[len(root) + 1 :],
+                os.fspath(baseline_path)[len(root) + 1 :],
                 baseline_stat.st_ino,
                 baseline_stat.st_size,
                 baseline_stat.st_mtime_ns,
@@ -417,6 +414,19 @@ class CacheEngine:
             self.stat_cache.save()
         except OSError as exc:
             self.warn(f"cache: could not save the file stat cache: {exc}")
+
+
+def _points_at(baseline: Path, prepared: Prepared) -> bool:
+    """Whether the baseline file names ``prepared``'s entry (key and store ref)."""
+    try:
+        current = orjson.loads(baseline.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    return (
+        isinstance(current, dict)
+        and current.get("key") == prepared.key
+        and current.get("ref") == prepared.ref
+    )
 
 
 def _listings_unchanged(root: Path, dirs: Mapping[str, list[int]]) -> bool:
