@@ -880,3 +880,22 @@ def test_a_stamp_that_cannot_be_written_never_fails_the_run(
     assert run.code == 0 and run.stderr == ""
     assert run.record["status"] == "passed" and run.reran == {"c"}
     assert not stamp.stamp_path(project.root, "build").exists()  # the stale one is gone too
+
+
+def test_every_row_a_note_gets_holds_exactly_the_path_and_state_it_was_added_with() -> None:
+    # Rows are looked up by each path's newest row; a state only an older row (or none)
+    # holds gets a row of its own. Whatever the order, a note never points at another state.
+    rng = random.Random(7)
+    paths = [f"src/{i}.txt" for i in range(6)]
+    table = stamp._Table(stamp._FILE_SIG)
+    for _ in range(3):  # then again from a seeded table, as a run reusing the last stamp
+        for _ in range(400):
+            wanted = {p: (rng.randrange(3), 1, 2, 3) for p in rng.sample(paths, 3)}
+            packed = table.add_all(wanted)
+            size = stamp._FILE_SIG.size
+            for path, row in zip(wanted, stamp._indices(packed), strict=True):
+                held = stamp._FILE_SIG.unpack(table.sigs[row * size : (row + 1) * size])
+                assert (table.paths[row], held) == (path, wanted[path])
+        table = stamp._Table(stamp._FILE_SIG, (table.paths, bytes(table.sigs)))
+    # Three states of six paths, revisited 1,200 times: rows stay near their number.
+    assert len(table.paths) <= 6 * 3 * 3

@@ -453,18 +453,26 @@ class _Table:
         self.layout = layout
         self.paths: list[str] = list(seed[0]) if seed else []
         self.sigs = bytearray(seed[1]) if seed else bytearray()
-        size = layout.size
-        self._index: dict[tuple[str, bytes], int] = {
-            (path, bytes(self.sigs[i * size : (i + 1) * size])): i
-            for i, path in enumerate(self.paths)
-        }
+        # Each path's newest row, indexed on first use (a run that reran a few tasks looks
+        # up a few dozen paths in a table of tens of thousands), and the rows added since.
+        self._newest: dict[str, int] | None = None
+        self._added: dict[tuple[str, bytes], int] = {}
 
     def _row(self, path: str, packed: bytes) -> int:
-        index = self._index.get((path, packed))
-        if index is None:
-            index = self._index[(path, packed)] = len(self.paths)
-            self.paths.append(path)
-            self.sigs += packed
+        newest = self._newest
+        if newest is None:
+            newest = self._newest = dict(zip(self.paths, range(len(self.paths)), strict=True))
+        index = newest.get(path)
+        size = self.layout.size
+        if index is None or self.sigs[index * size : (index + 1) * size] != packed:
+            index = self._added.get((path, packed))
+            if index is None:
+                # A state this table has not seen, unless an older row it was seeded with
+                # holds it: a second row with the same path and state only costs its bytes.
+                index = self._added[(path, packed)] = len(self.paths)
+                self.paths.append(path)
+                self.sigs += packed
+            newest[path] = index
         return index
 
     def add_all(self, sigs: Mapping[str, tuple[int, ...]]) -> bytes:
