@@ -88,7 +88,9 @@ def test_unchanged_files_are_not_read_again(
     first.save()
     reads: list[str] = []
     real = inputs_module.digest_file
-    monkeypatch.setattr(inputs_module, "digest_file", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(
+        inputs_module, "digest_file", lambda p, size=None: reads.append(p) or real(p, size)
+    )
     assert StatCache(tmp_path).digests(["a.txt", "b.txt"]) == digests
     assert reads == []
     (tmp_path / "b.txt").write_text("changed")
@@ -156,7 +158,12 @@ def test_a_corrupt_stat_cache_is_ignored(tmp_path: Path) -> None:
 def test_a_file_digest_is_the_sha256_of_all_of_its_bytes(tmp_path: Path, size: int) -> None:
     data = random.Random(size).randbytes(size)
     (tmp_path / "f.bin").write_bytes(data)
-    assert digest_file(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+    expected = hashlib.sha256(data).hexdigest()
+    assert digest_file(tmp_path / "f.bin") == expected
+    # With a size from an earlier stat: the one it has, or one it had before it grew or
+    # shrank; every byte it holds now is read all the same.
+    for told in {size, max(size - 1, 0), size + 1, size // 2, size + 2**20}:
+        assert digest_file(tmp_path / "f.bin", told) == expected, told
 
 
 def test_a_run_that_looks_at_one_directory_rewrites_only_its_shard(tmp_path: Path) -> None:
