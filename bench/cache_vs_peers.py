@@ -150,27 +150,15 @@ exec REAL_NPM "$@"
 # cache for the whole run. No records, logs, locks, stamps or threads; the hashing of a
 # ready task's inputs and the storing of a finished one's output are done while commands
 # run (between non-blocking waits), so only work that cannot overlap them delays them.
-STORE_FLOOR_SCRIPT = """\
-\"\"\"Lower bound with a file store: the floor plus the cache writes the spec requires.\"\"\"
-
+STORE_FLOOR_SCRIPT = (
+    '"""Lower bound with a file store: the floor plus the cache writes the spec requires."""\n'
+    + runner_cold.PLAN_PREAMBLE
+    + """
 import hashlib
-import json
-import os
-import sys
-from collections import deque
 
-with open(sys.argv[1], "rb") as handle:
-    plan = json.load(handle)["packages"]
-jobs = int(sys.argv[2])
 state = sys.argv[3]
 for sub in ("tasks", "baselines"):
     os.makedirs(os.path.join(state, sub), exist_ok=True)
-tasks = {t["name"]: t for t in plan}
-waiting = {name: set(t["deps"]) for name, t in tasks.items()}
-dependents = {name: [] for name in tasks}
-for name, deps in waiting.items():
-    for dep in deps:
-        dependents[dep].append(name)
 stat_cache = {}
 keys = {}
 
@@ -215,24 +203,23 @@ def store(name, inputs):
     publish(os.path.join(state, "baselines", name + ".json"), baseline)
 
 
-ready = deque(name for name, deps in waiting.items() if not deps)
 prepared = {}
 running = {}
 finished = deque()
-done = 0
+count = 0
 while ready or running or finished:
     while ready and len(running) < jobs:
         name = ready.popleft()
         inputs = prepared.pop(name, None) or prepare(name)
-        command = ["/bin/sh", "-c", tasks[name]["rootCommand"]]
-        running[os.posix_spawn("/bin/sh", command, os.environ)] = (name, inputs)
+        argv = ["/bin/sh", "-c", tasks[name]["rootCommand"]]
+        running[os.posix_spawn("/bin/sh", argv, os.environ)] = (name, inputs)
     # Work that can overlap the running commands: store finished tasks, hash ready inputs.
-    pending = [n for n in ready if n not in prepared]
+    unprepared = [n for n in ready if n not in prepared]
     if finished:
         store(*finished.popleft())
         pid, status = os.waitpid(-1, os.WNOHANG) if running else (0, 0)
-    elif pending:
-        prepared[pending[0]] = prepare(pending[0])
+    elif unprepared:
+        prepared[unprepared[0]] = prepare(unprepared[0])
         pid, status = os.waitpid(-1, os.WNOHANG) if running else (0, 0)
     elif running:
         pid, status = os.wait()
@@ -243,16 +230,14 @@ while ready or running or finished:
     name, inputs = running.pop(pid)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{name} failed")
-    done += 1
+    count += 1
     finished.append((name, inputs))
-    for child in dependents[name]:
-        waiting[child].discard(name)
-        if not waiting[child]:
-            ready.append(child)
+    done(name)
 publish(os.path.join(state, "stat-cache.json"), json.dumps(stat_cache).encode())
-if done != len(tasks):
-    sys.exit(f"ran {done} of {len(tasks)} tasks")
+if count != len(tasks):
+    sys.exit(f"ran {count} of {len(tasks)} tasks")
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,60 +68,67 @@ TARGET = 1.3
 # export PYTHONDONTWRITEBYTECODE, which would recompile every module on every start.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-FLOOR_SCRIPT = '''\
-"""Lower bound: spawn each task's command with /bin/sh -c, N at a time, in dependency order."""
-
+# What the bare scripts below share: the plan from ``monorepo.json`` (argv[1]) and the
+# concurrency (argv[2]); ``tasks`` (name -> package), ``waiting`` (name -> unfinished
+# dependencies), ``dependents`` and the initially ``ready`` queue, and ``done(name)`` to
+# call when a task has finished, which queues the dependents it made ready.
+PLAN_PREAMBLE = """\
 import json
 import os
 import sys
 from collections import deque
 
 with open(sys.argv[1], "rb") as handle:
-    tasks = json.load(handle)["packages"]
+    tasks = {t["name"]: t for t in json.load(handle)["packages"]}
 jobs = int(sys.argv[2])
-waiting = {t["name"]: set(t["deps"]) for t in tasks}
-command = {t["name"]: t["rootCommand"] for t in tasks}
-dependents = {name: [] for name in waiting}
+waiting = {name: set(t["deps"]) for name, t in tasks.items()}
+dependents = {name: [] for name in tasks}
 for name, deps in waiting.items():
     for dep in deps:
         dependents[dep].append(name)
 ready = deque(name for name, deps in waiting.items() if not deps)
+
+
+def done(name):
+    for child in dependents[name]:
+        waiting[child].discard(name)
+        if not waiting[child]:
+            ready.append(child)
+"""
+
+FLOOR_SCRIPT = (
+    '"""Lower bound: each command spawned with /bin/sh -c, N at a time, in dependency order."""\n'
+    + PLAN_PREAMBLE
+    + """
 running = {}
-env = os.environ
 finished = 0
 while ready or running:
     while ready and len(running) < jobs:
         name = ready.popleft()
-        pid = os.posix_spawn("/bin/sh", ["/bin/sh", "-c", command[name]], env)
-        running[pid] = name
+        argv = ["/bin/sh", "-c", tasks[name]["rootCommand"]]
+        running[os.posix_spawn("/bin/sh", argv, os.environ)] = name
     pid, status = os.wait()
     name = running.pop(pid)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{name} failed")
     finished += 1
-    for child in dependents[name]:
-        waiting[child].discard(name)
-        if not waiting[child]:
-            ready.append(child)
+    done(name)
 if finished != len(tasks):
     sys.exit(f"ran {finished} of {len(tasks)} tasks")
-'''
+"""
+)
 
-
-SKELETON_SCRIPT = '''\
-"""Lower bound for an asyncio runner that captures each command's stdout and stderr."""
-
+SKELETON_SCRIPT = (
+    '"""Lower bound for an asyncio runner that captures each command\'s stdout and stderr."""\n'
+    + PLAN_PREAMBLE
+    + """
 import asyncio
-import json
-import os
-import sys
-from collections import deque
 
 CHUNK = 64 * 1024
 
 
 async def run(argv, env, stdin):
-    """Run argv in its own session; return its exit code, stdout and stderr chunks."""
+    \"\"\"Run argv in its own session; return its exit code, stdout and stderr chunks.\"\"\"
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -136,7 +143,7 @@ async def run(argv, env, stdin):
         os.close(out_w)
         os.close(err_w)
     pidfd = os.pidfd_open(pid)
-    done = loop.create_future()
+    over = loop.create_future()
     chunks = {out_r: [], err_r: []}
     pending = 3  # two pipes at EOF and the pidfd readable
 
@@ -144,7 +151,7 @@ async def run(argv, env, stdin):
         nonlocal pending
         pending -= 1
         if pending == 0:
-            done.set_result(None)
+            over.set_result(None)
 
     def on_pipe(fd):
         data = os.read(fd, CHUNK)
@@ -162,23 +169,13 @@ async def run(argv, env, stdin):
     loop.add_reader(out_r, on_pipe, out_r)
     loop.add_reader(err_r, on_pipe, err_r)
     loop.add_reader(pidfd, on_exit)
-    await done
+    await over
     os.close(pidfd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), chunks[out_r], chunks[err_r]
 
 
 async def main():
-    with open(sys.argv[1], "rb") as handle:
-        tasks = json.load(handle)["packages"]
-    jobs = int(sys.argv[2])
-    waiting = {t["name"]: set(t["deps"]) for t in tasks}
-    command = {t["name"]: t["rootCommand"] for t in tasks}
-    dependents = {name: [] for name in waiting}
-    for name, deps in waiting.items():
-        for dep in deps:
-            dependents[dep].append(name)
-    ready = deque(name for name, deps in waiting.items() if not deps)
     running = {}
     env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
     stdin = os.open(os.devnull, os.O_RDONLY)
@@ -186,26 +183,24 @@ async def main():
     while ready or running:
         while ready and len(running) < jobs:
             name = ready.popleft()
-            argv = ["/bin/sh", "-c", command[name]]
+            argv = ["/bin/sh", "-c", tasks[name]["rootCommand"]]
             running[asyncio.create_task(run(argv, env, stdin))] = name
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
+        complete, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in complete:
             name = running.pop(task)
             code, _, err = task.result()
             if code != 0:
                 return f"{name} failed ({code}): {b''.join(err).decode(errors='replace')}"
             finished += 1
-            for child in dependents[name]:
-                waiting[child].discard(name)
-                if not waiting[child]:
-                    ready.append(child)
+            done(name)
     if finished != len(tasks):
         return f"ran {finished} of {len(tasks)} tasks"
     return None
 
 
 sys.exit(asyncio.run(main()))
-'''
+"""
+)
 
 
 def _time(argv: list[str], cwd: Path, before: Path | None = None) -> tuple[float, float]:
