@@ -38,10 +38,13 @@ CODES: dict[str, str] = {
         "what was expected."
     ),
     "ASYNC_PIPELINE_INVALID_DURATION": (
-        "A timeout or delay is neither milliseconds nor a duration such as 500ms, 30s, 5m, 1h."
+        "A timeout or delay is neither milliseconds nor a duration such as 500ms, 30s, 5m, "
+        "1h, or it is not positive (a retry delay may be 0)."
     ),
     "ASYNC_PIPELINE_INVALID_PATH": (
-        "A path declared in the pipeline is absolute or climbs out of the repository with '..'."
+        "A path declared in the pipeline is absolute or climbs out of the repository with "
+        "'..'; or an output points into .async/ or .git/; or a file store's root is not a "
+        "directory of its own."
     ),
     "ASYNC_PIPELINE_UNKNOWN_TASK": (
         "A dependency, job target or query names a task that does not exist. The message "

@@ -315,8 +315,18 @@ def test_good_durations_normalize_to_milliseconds(value: str | int, ms: int) -> 
         ({"attempts": 2, "delay_ms": "1.5s"}, Retry(2, 1_500)),
         ({"attempts": 2}, Retry(2, 0)),
         ({"delay_ms": 0}, Retry(1, 0)),
+        ({"attempts": 2, "delay_ms": "0s"}, Retry(2, 0)),
     ],
-    ids=["omitted", "one", "two", "options", "delay duration", "no delay", "only delay"],
+    ids=[
+        "omitted",
+        "one",
+        "two",
+        "options",
+        "delay duration",
+        "no delay",
+        "only delay",
+        "zero delay duration",
+    ],
 )
 def test_retry_counts_total_attempts(value: object, expected: Retry) -> None:
     declared = task() if value is None else task(retry=value)

@@ -147,8 +147,12 @@ INVALID_VALUES: list[tuple[str, Declare, str]] = [
     ("task value", lambda: build(tasks={"a": 3}), "tasks.a"),
     ("task key with colon", lambda: build(tasks={"a:b": task()}), "tasks.a:b"),
     ("task key with space", lambda: build(tasks={"a b": task()}), "tasks.a b"),
-    ("task key empty segment", lambda: build(tasks={"a.": task()}), "tasks.a."),
-    ("task key leading dot", lambda: build(tasks={"g": {".a": task()}}), "tasks.g..a"),
+    ("task key empty segment", lambda: build(tasks={"a.": task()}), "tasks['a.']"),
+    ("task key leading dot", lambda: build(tasks={"g": {".a": task()}}), "tasks.g['.a']"),
+    ("task key with slash", lambda: build(tasks={"a/b": task()}), "tasks.a/b"),
+    ("task key with backslash", lambda: build(tasks={"a\\b": task()}), "tasks.a\\b"),
+    ("task key with NUL", lambda: build(tasks={"a\x00": task()}), "tasks['a\\x00']"),
+    ("group key with slash", lambda: build(tasks={"g/h": {"a": task()}}), "tasks.g/h"),
     ("steps not a list", lambda: build(tasks={"a": {"steps": sh("x")}}), "tasks.a.steps"),
     ("step value", lambda: build(tasks={"a": task(steps=[sh("x"), 3])}), "tasks.a.steps[1]"),
     ("run value", lambda: build(tasks={"a": task(run=None)}), "tasks.a.run[0]"),
@@ -266,6 +270,26 @@ def test_bad_timeout_is_an_invalid_duration_naming_the_path(value: object) -> No
     assert error.path == "tasks.build.timeout"
 
 
+@pytest.mark.parametrize("value", ["0s", "0ms", "0.0h", "-1s", " -5m ", 0, -1], ids=repr)
+def test_zero_or_negative_timeout_is_said_to_need_a_positive_duration(value: object) -> None:
+    error = error_of(lambda: build(tasks={"build": task(timeout=value)}))
+    assert error.code == "ASYNC_PIPELINE_INVALID_DURATION"
+    assert "must be positive" in error.message
+
+
+def test_timeout_rounding_to_zero_milliseconds_is_said_to_need_at_least_one() -> None:
+    error = error_of(lambda: build(tasks={"build": task(timeout="0.0001s")}))
+    assert error.code == "ASYNC_PIPELINE_INVALID_DURATION"
+    assert "at least 1ms" in error.message
+
+
+@pytest.mark.parametrize("value", ["-1s", -1])
+def test_negative_retry_delay_is_said_to_need_zero_or_more(value: object) -> None:
+    error = error_of(lambda: build(tasks={"a": task(retry={"attempts": 2, "delay_ms": value})}))
+    assert (error.code, error.path) == ("ASYNC_PIPELINE_INVALID_DURATION", "tasks.a.retry.delay_ms")
+    assert "0 or positive" in error.message
+
+
 @pytest.mark.parametrize(
     ("declare", "path"),
     [
@@ -299,6 +323,23 @@ def test_bad_duration_elsewhere_names_its_path(declare: Declare, path: str) -> N
     error = error_of(declare)
     assert error.code == "ASYNC_PIPELINE_INVALID_DURATION"
     assert error.path == path
+
+
+# --- retry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["2", True, False, 1.5, None, [2]], ids=repr)
+def test_retry_of_the_wrong_type_says_a_count_or_a_mapping_is_expected(value: object) -> None:
+    error = error_of(lambda: build(tasks={"a": task(retry=value)}))
+    assert (error.code, error.path) == ("ASYNC_PIPELINE_INVALID_VALUE", "tasks.a.retry")
+    assert "number of attempts" in error.message
+    assert "'attempts'" in error.message and "'delay_ms'" in error.message
+
+
+def test_retry_of_the_wrong_type_in_task_defaults_says_the_same() -> None:
+    error = error_of(lambda: build(task_defaults={"test": {"retry": "3"}}))
+    assert (error.code, error.path) == ("ASYNC_PIPELINE_INVALID_VALUE", "task_defaults.test.retry")
+    assert "number of attempts" in error.message
 
 
 # --- references to things that do not exist ---------------------------------------------
@@ -648,8 +689,8 @@ def test_diamond_is_not_a_cycle() -> None:
     [
         ({"claims.report": task(), "claims": {"report": task()}}, "tasks.claims.report"),
         ({"claims": {"default": task(), "index": task()}}, "tasks.claims.index"),
-        ({"claims": task(), "x": {}, "g": {"h": task()}, "g.h": task()}, "tasks.g.h"),
-        ({"a": {"b": {"default": task()}}, "a.b": {"default": task()}}, "tasks.a.b.default"),
+        ({"claims": task(), "x": {}, "g": {"h": task()}, "g.h": task()}, "tasks['g.h']"),
+        ({"a": {"b": {"default": task()}}, "a.b": {"default": task()}}, "tasks['a.b'].default"),
     ],
     ids=[
         "dotted key and group",
@@ -664,6 +705,23 @@ def test_two_declarations_with_the_same_id_after_flattening_are_duplicates(
     error = error_of(lambda: build(tasks=tasks))
     assert error.code == "ASYNC_PIPELINE_DUPLICATE_TASK"
     assert error.path == path
+
+
+@pytest.mark.parametrize(
+    ("tasks", "first", "second"),
+    [
+        ({"a.b": task(), "a": {"b": task()}}, "tasks['a.b']", "tasks.a.b"),
+        ({"a": {"b": task()}, "a.b": task()}, "tasks.a.b", "tasks['a.b']"),
+        ({"a": {"b.c": task()}, "a.b": {"c": task()}}, "tasks.a['b.c']", "tasks['a.b'].c"),
+    ],
+    ids=["dotted key first", "group first", "dotted keys at two levels"],
+)
+def test_duplicate_message_tells_a_dotted_key_from_a_group(
+    tasks: dict[str, object], first: str, second: str
+) -> None:
+    error = error_of(lambda: build(tasks=tasks))
+    assert error.code == "ASYNC_PIPELINE_DUPLICATE_TASK"
+    assert f"at {first} and at {second}" in error.message
 
 
 # --- paths ------------------------------------------------------------------------------

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from async_pipeline.core._validate import (
+    TASK_NAME_RULE,
     expect_int,
     expect_mapping,
     expect_str,
     expect_str_list,
     invalid,
+    is_task_name,
     join,
+    join_key,
     nearest,
+    not_reserved,
     parse_duration,
     reject_unknown,
     repo_relative_pattern,
@@ -44,6 +48,10 @@ DEFAULTABLE_FIELDS = (
 )
 _GROUP_DEFAULTS = ("default", "index")
 _STEP_TYPES = (Shell, DeferredShell, FunctionStep, AgentStep)
+_RETRY_FORMS = (
+    "a number of attempts (an integer >= 1, e.g. 2) or a mapping such as "
+    "{'attempts': 2, 'delay_ms': 500}"
+)
 T = TypeVar("T")
 
 
@@ -51,7 +59,7 @@ T = TypeVar("T")
 class FlatTask:
     id: str
     scope: tuple[str, ...]  # enclosing group segments, innermost last
-    path: str  # where it was declared: tasks.claims.default
+    path: str  # where it was declared: tasks.claims.default, tasks['claims.report']
     fields: Mapping[str, object]
     items: tuple[object, ...]
 
@@ -64,12 +72,15 @@ class Context:
 
 
 def flatten(value: object, path: str = "tasks", scope: tuple[str, ...] = ()) -> list[FlatTask]:
-    """Groups become dotted ids; a ``default`` (or ``index``) child is the group's own id."""
+    """Groups become dotted ids; a ``default`` (or ``index``) child is the group's own id.
+
+    Every key, a group's too, is a segment of a task id, and task ids name files.
+    """
     found: list[FlatTask] = []
     for key, item in expect_mapping(value, path).items():
-        item_path = join(path, key)
-        if ":" in key or any(c.isspace() for c in key) or "" in key.split("."):
-            raise invalid(item_path, "a task name without ':', whitespace or empty '.' parts", key)
+        item_path = join_key(path, key)
+        if not is_task_name(key):
+            raise invalid(item_path, TASK_NAME_RULE, key)
         if scope and key in _GROUP_DEFAULTS:
             task_id = ".".join(scope)
         else:
@@ -109,15 +120,15 @@ def _cache(value: object, path: str, ctx: Context) -> TaskCache | bool:
 
 
 def _retry(value: object, path: str, _: Context) -> Retry:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | Mapping):
+        raise invalid(path, _RETRY_FORMS, value)
+    if isinstance(value, int):
         return Retry(expect_int(value, path, minimum=1))
     options = expect_mapping(value, path)
     reject_unknown(options, ("attempts", "delay_ms"), path, "retry")
     attempts = expect_int(options.get("attempts", 1), join(path, "attempts"), minimum=1)
     delay = options.get("delay_ms", 0)
-    no_delay = delay == 0 and not isinstance(delay, bool)
-    delay_ms = 0 if no_delay else parse_duration(delay, join(path, "delay_ms"))
-    return Retry(attempts, delay_ms)
+    return Retry(attempts, parse_duration(delay, join(path, "delay_ms"), allow_zero=True))
 
 
 def _requires(value: object, path: str, _: Context) -> Requires:
@@ -140,8 +151,15 @@ def _inputs(value: object, path: str, ctx: Context) -> tuple[str, ...]:
 
 
 def _outputs(value: object, path: str, _: Context) -> tuple[str, ...]:
+    """Output patterns: inside the repository, and never in ``.async/`` or ``.git/`` (a
+    cache restore writes outputs back over whatever they match)."""
     entries = expect_str_list(value, path)
-    return tuple(repo_relative_pattern(e, f"{path}[{i}]") for i, e in enumerate(entries))
+    for i, entry in enumerate(entries):
+        where = f"{path}[{i}]"
+        repo_relative_pattern(entry, where)
+        if not entry.startswith("!"):
+            not_reserved(entry, where, "declare the task's outputs elsewhere in the repository")
+    return entries
 
 
 _FIELD_CHECKS: dict[str, Callable[[object, str, Context], object]] = {

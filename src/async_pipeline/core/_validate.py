@@ -9,10 +9,21 @@ from typing import Any
 
 from async_pipeline.errors import DefinitionError
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)\Z")
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|m|h)\Z")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# Task ids name files (logs, baselines, context packs): no separators, no control characters.
+_BAD_NAME_CHAR = re.compile(r"[:/\\\s\x00-\x1f\x7f-\x9f]")
+TASK_NAME_RULE = (
+    "a task name without ':', '/', '\\', whitespace, control characters or empty '.' parts"
+)
+_GLOB_CHARS = "*?["
+# Directories of a repository that belong to someone else: never a task's to write.
+RESERVED_DIRS = {
+    ".async": "async-pipeline (its run records and caches)",
+    ".git": "git (the repository itself)",
+}
 
 
 class _Missing:
@@ -29,6 +40,17 @@ MISSING: Any = _Missing()
 def join(path: str, key: str) -> str:
     """Extend a dotted path; the root path is the empty string."""
     return f"{path}.{key}" if path else key
+
+
+def join_key(path: str, key: str) -> str:
+    """``join``, except that a key holding a '.' or a control character is shown quoted,
+    ``tasks['a.b']``, so it cannot be mistaken for nested keys (or garble the output)."""
+    return join(path, key) if "." not in key and key.isprintable() else f"{path}[{key!r}]"
+
+
+def is_task_name(name: str) -> bool:
+    """Whether ``name`` may be a task name or a group name (see ``TASK_NAME_RULE``)."""
+    return not _BAD_NAME_CHAR.search(name) and "" not in name.split(".")
 
 
 def nearest(name: str, candidates: Iterable[str]) -> str | None:
@@ -134,27 +156,37 @@ def expect_choice(value: object, path: str, choices: Iterable[str]) -> str:
     return value
 
 
-def parse_duration(value: object, path: str) -> int:
-    """Milliseconds from an int or a duration such as ``500ms``, ``30s``, ``5m``, ``1h``."""
+def parse_duration(value: object, path: str, *, allow_zero: bool = False) -> int:
+    """Milliseconds from an int or a duration such as ``500ms``, ``30s``, ``5m``, ``1h``.
+
+    A duration must be positive; ``allow_zero`` (a delay) accepts zero as well.
+    """
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
     if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise DefinitionError(
-                "ASYNC_PIPELINE_INVALID_DURATION",
-                f"{path}: a duration must be positive, got {value}",
-                path=path,
-            )
-        return value
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if match:
-            ms = round(float(match.group(1)) * _UNIT_MS[match.group(2)])
-            if ms > 0:
-                return ms
+        amount: float = value
+        ms = value
+        shown = str(value)
+    elif match:
+        amount = float(match.group(1))
+        ms = round(amount * _UNIT_MS[match.group(2)])
+        shown = describe(value)
+    else:
+        raise DefinitionError(
+            "ASYNC_PIPELINE_INVALID_DURATION",
+            f"{path}: expected milliseconds or a duration like 500ms, 30s, 5m, 1h; got "
+            f"{describe(value)}",
+            path=path,
+        )
+    if ms > 0 or (allow_zero and ms == 0):
+        return ms
+    if allow_zero:
+        problem = "a delay must be 0 or positive"
+    elif amount > 0:
+        problem = "a duration must be at least 1ms"
+    else:
+        problem = "a duration must be positive"
     raise DefinitionError(
-        "ASYNC_PIPELINE_INVALID_DURATION",
-        f"{path}: expected milliseconds or a duration like 500ms, 30s, 5m, 1h; got "
-        f"{describe(value)}",
-        path=path,
+        "ASYNC_PIPELINE_INVALID_DURATION", f"{path}: {problem}, got {shown}", path=path
     )
 
 
@@ -171,6 +203,36 @@ def repo_relative_pattern(value: object, path: str) -> str:
         )
     if not body:
         raise invalid(path, "a non-empty path or glob", value)
+    return text
+
+
+def segments(text: str) -> list[str]:
+    """A relative path's segments without empty and '.' ones: ``./a//b`` is ``a/b``."""
+    return [part for part in text.replace("\\", "/").split("/") if part not in ("", ".")]
+
+
+def reserved_dir(text: str) -> str | None:
+    """``.async`` or ``.git`` when the literal base of a path or glob starts with one.
+
+    Case is ignored: on a case-insensitive filesystem ``.GIT`` is ``.git``.
+    """
+    parts = segments(text)
+    if not parts or any(c in parts[0] for c in _GLOB_CHARS):
+        return None
+    first = parts[0].casefold()
+    return first if first in RESERVED_DIRS else None
+
+
+def not_reserved(text: str, path: str, fix: str) -> str:
+    """Raise ASYNC_PIPELINE_INVALID_PATH when ``text`` points into ``.async/`` or ``.git/``."""
+    found = reserved_dir(text)
+    if found is not None:
+        raise DefinitionError(
+            "ASYNC_PIPELINE_INVALID_PATH",
+            f"{path}: {text!r} points into {found}/, which belongs to {RESERVED_DIRS[found]}; "
+            + fix,
+            path=path,
+        )
     return text
 
 

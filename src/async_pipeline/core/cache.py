@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from async_pipeline.core._validate import (
     MISSING,
+    RESERVED_DIRS,
     expect_int,
     expect_mapping,
     expect_str,
@@ -22,8 +23,10 @@ from async_pipeline.core._validate import (
     reject_unknown,
     repo_relative_pattern,
     require,
+    segments,
 )
 from async_pipeline.core.env import EnvSecret, EnvVar
+from async_pipeline.core.paths import CACHE_DIR, CACHE_TASKS_DIR
 from async_pipeline.errors import DefinitionError
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_CACHE_REF = "file:local"
+DEFAULT_FILE_ROOT = CACHE_TASKS_DIR.as_posix()
 _REF = re.compile(r"^[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")
 
 
@@ -49,7 +53,7 @@ _REF = re.compile(r"^[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")
 class FileCache:
     """Persistent local store under ``root`` (default ``.async/cache/tasks``)."""
 
-    root: str = ".async/cache/tasks"
+    root: str = DEFAULT_FILE_ROOT
     ttl_ms: int | None = None
 
 
@@ -97,14 +101,43 @@ def _ttl(value: int | None, path: str) -> int | None:
     return None if value is None else expect_int(value, path, minimum=1)
 
 
+def _store_root(value: object, path: str) -> str:
+    """A file store's root: a directory of its own inside the repository.
+
+    ``cache clear`` deletes the root whole, so it may not be the project itself, nor lie in
+    ``.git/``, nor in ``.async/`` outside ``.async/cache/`` (run records, checkouts).
+    """
+    fix = f"give the store a directory of its own, such as {DEFAULT_FILE_ROOT!r} (the default)"
+    if isinstance(value, str) and not value.startswith(("/", "\\")) and not segments(value):
+        raise DefinitionError(
+            "ASYNC_PIPELINE_INVALID_PATH",
+            f"{path}: {value!r} is the project root, and `cache clear` deletes a store's "
+            f"root whole; {fix}",
+            path=path,
+        )
+    text = repo_relative_pattern(value, path)
+    parts = [part.casefold() for part in segments(text)]
+    cache_dir = [part.casefold() for part in CACHE_DIR.parts]
+    if parts[0] in RESERVED_DIRS and parts[: len(cache_dir)] != cache_dir:
+        inside = "" if parts[0] == ".git" else f" outside {CACHE_DIR.as_posix()}/"
+        raise DefinitionError(
+            "ASYNC_PIPELINE_INVALID_PATH",
+            f"{path}: {text!r} points into {parts[0]}/{inside}, which belongs to "
+            f"{RESERVED_DIRS[parts[0]]}; {fix}",
+            path=path,
+        )
+    return text
+
+
 def file_cache(
-    *, root: str = ".async/cache/tasks", ttl_ms: int | None = None, **unknown: object
+    *, root: str = DEFAULT_FILE_ROOT, ttl_ms: int | None = None, **unknown: object
 ) -> FileCache:
-    """A persistent file store (entries expire after ``ttl_ms`` when set)."""
+    """A persistent file store (entries expire after ``ttl_ms`` when set).
+
+    ``root`` is the store's own directory: ``cache clear`` deletes it whole.
+    """
     reject_unknown(unknown, ("root", "ttl_ms"), "file_cache", "file_cache()")
-    return FileCache(
-        repo_relative_pattern(root, "file_cache.root"), _ttl(ttl_ms, "file_cache.ttl_ms")
-    )
+    return FileCache(_store_root(root, "file_cache.root"), _ttl(ttl_ms, "file_cache.ttl_ms"))
 
 
 def memory_cache(*, ttl_ms: int | None = None, **unknown: object) -> MemoryCache:
@@ -166,6 +199,8 @@ def define_cache(
             raise invalid(
                 join("cache.stores", name), "a store name of letters, digits, - and _", name
             )
+        if isinstance(store, FileCache):  # built directly rather than by file_cache()
+            _store_root(store.root, join(join("cache.stores", name), "root"))
         declared[name] = store
     registry = CacheRegistry(default, declared)
     check_ref(default, registry, "cache.default")

@@ -19,9 +19,11 @@ from async_pipeline.core._tasks import (
     flatten,
 )
 from async_pipeline.core._validate import (
+    TASK_NAME_RULE,
     expect_mapping,
     expect_str,
     invalid,
+    is_task_name,
     join,
     nearest,
     reject_unknown,
@@ -160,7 +162,8 @@ def _reject_duplicates(flat: list[FlatTask]) -> None:
         if item.id in seen:
             raise DefinitionError(
                 "ASYNC_PIPELINE_DUPLICATE_TASK",
-                f"task id {item.id!r} is declared twice: at {seen[item.id]} and at {item.path}",
+                f"task id {item.id!r} is declared twice: at {seen[item.id]} and at "
+                f"{item.path}; rename one of them",
                 path=item.path,
             )
         seen[item.id] = item.path
@@ -177,7 +180,7 @@ def _resolve_dependencies(
         for i, dep in enumerate(task.depends_on):
             where = f"{join(item.path, 'depends_on')}[{i}]"
             if ":" in dep:
-                source_id = dep.split(":", 1)[0]
+                source_id, name = dep.split(":", 1)
                 if source_id not in declared_sources:
                     guess = nearest(source_id, declared_sources)
                     raise DefinitionError(
@@ -187,6 +190,9 @@ def _resolve_dependencies(
                         path=where,
                         hint=f'did you mean "{guess}"?' if guess else None,
                     )
+                if not is_task_name(name):
+                    # The source's task id becomes file names just as a local one does.
+                    raise invalid(where, f"'<source>:<task>' with {TASK_NAME_RULE}", dep)
                 deps.append(dep)
                 continue
             target = _lookup(dep, item.scope, built, item.id)

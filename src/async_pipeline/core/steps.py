@@ -20,6 +20,7 @@ from async_pipeline.core._validate import (
     describe,
     expect_str,
     invalid,
+    not_reserved,
     reject_unknown,
     repo_relative_pattern,
     require,
@@ -155,6 +156,9 @@ def agent(
         repo_relative_pattern(stdout_to, "agent.stdout_to")
         if stdout_to.startswith("!") or any(c in stdout_to for c in "*?["):
             raise invalid("agent.stdout_to", "a plain relative file path", stdout_to)
+        not_reserved(
+            stdout_to, "agent.stdout_to", "land the agent's stdout elsewhere, e.g. 'reports/x.md'"
+        )
     return AgentStep(use, prompt, stdout_to)
 
 
