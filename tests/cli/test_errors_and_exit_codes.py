@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from async_pipeline.errors import PipelineError
 from tests.conftest import FIXTURES, run_cli, run_cli_process
 
 
@@ -157,3 +158,78 @@ def test_an_internal_error_is_reported_with_a_code_not_a_traceback(
     assert result.code == 1
     assert _code_of(result.stderr) == "ASYNC_PIPELINE_INTERNAL"
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "exit_code"),
+    [
+        (
+            ExceptionGroup("task group", [PipelineError("ASYNC_PIPELINE_RUN_ACTIVE", "held")]),
+            "ASYNC_PIPELINE_RUN_ACTIVE",
+            1,
+        ),
+        (
+            ExceptionGroup(
+                "outer", [ExceptionGroup("inner", [PipelineError("ASYNC_PIPELINE_USAGE", "bad")])]
+            ),
+            "ASYNC_PIPELINE_USAGE",
+            1,
+        ),
+        (BaseExceptionGroup("task group", [KeyboardInterrupt()]), None, 130),
+        (
+            ExceptionGroup("two", [RuntimeError("a"), PipelineError("ASYNC_PIPELINE_USAGE", "b")]),
+            "ASYNC_PIPELINE_INTERNAL",
+            1,
+        ),
+    ],
+)
+def test_an_error_a_task_group_wrapped_alone_is_reported_as_itself(
+    monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: str | None, exit_code: int
+) -> None:
+    from async_pipeline.cli import _commands
+
+    def fail(*_args: object) -> int:
+        raise raised
+
+    monkeypatch.setitem(_commands._HANDLERS, "list", fail)
+    monkeypatch.delenv("ASYNC_PIPELINE_DEBUG", raising=False)
+    result = run_cli(["list"], FIXTURES / "minimal")
+    assert result.code == exit_code
+    assert (_code_of(result.stderr) if code else result.stderr) == (code or "")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gc"],
+        ["cache", "clear"],
+        ["runs"],
+        ["runs", "show", "20260101T000000000Z-abcdef"],
+        ["explain", "--run", "20260101T000000000Z-abcdef"],
+    ],
+)
+def test_commands_on_project_state_need_a_pipeline_file_and_create_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = run_cli(args, tmp_path)
+    assert result.code == 1
+    assert _code_of(result.stderr) == "ASYNC_PIPELINE_CONFIG_NOT_FOUND"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["run", "verify", "extra"], "async-pipeline run --help"),
+        (["list", "--bogus"], "async-pipeline list --help"),
+        (["--bogus"], "async-pipeline --help"),
+    ],
+)
+def test_an_argument_no_command_takes_points_at_that_commands_help(
+    args: list[str], hint: str
+) -> None:
+    result = run_cli(args, FIXTURES / "minimal")
+    assert result.code == 1
+    assert _code_of(result.stderr) == "ASYNC_PIPELINE_USAGE"
+    assert f"hint: see `{hint}`" in result.stderr

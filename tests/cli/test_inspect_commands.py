@@ -192,3 +192,21 @@ def test_large_answers_come_a_page_at_a_time_and_say_how_to_get_more(tmp_path: P
     assert all(e["from"] in ids and e["to"] in ids for e in graph["edges"])
     assert "truncated" in run_cli(["graph", "--limit", "10", "--format", "dot"], tmp_path).stdout
     assert "offset 200" in run_cli(["list"], tmp_path).stdout
+
+
+@pytest.mark.parametrize("args", [["graph", "--format", "dot"], ["list"], ["graph"]])
+def test_a_human_format_that_shows_one_page_says_so_on_stderr(
+    tmp_path: Path, args: list[str]
+) -> None:
+    (tmp_path / "pipeline.py").write_text(
+        "from async_pipeline import define_pipeline, sh, task\n"
+        "pipeline = define_pipeline(name='p', tasks={f't{i:03}': task(sh('true'))"
+        " for i in range(250)})\n"
+    )
+    paged = run_cli(args, tmp_path)
+    assert paged.code == 0
+    assert "showing" in paged.stderr and "1-200 of 250" in paged.stderr
+    assert "--limit 0" in paged.stderr
+    whole = run_cli([*args, "--limit", "0"], tmp_path)
+    assert whole.code == 0 and whole.stderr == ""
+    assert "t249" in whole.stdout

@@ -81,6 +81,24 @@ def test_run_task_runs_a_task_with_its_dependencies(tmp_path: Path) -> None:
     assert [t["id"] for t in record["tasks"]] == ["a", "b"]
 
 
+def test_the_record_path_printed_is_one_that_opens_from_where_the_command_ran(
+    tmp_path: Path,
+) -> None:
+    # The project is elsewhere (--config): its record lives there, and the path says so,
+    # for a run that executes tasks and for the next one, which a job stamp proves.
+    (tmp_path / "project").mkdir()
+    project = _project(tmp_path / "project")
+    (tmp_path / "elsewhere").mkdir()
+    for cwd, config in ((tmp_path, "project/pipeline.py"), (tmp_path / "elsewhere", None)):
+        for _ in range(2):
+            args = ["run", "ok", "--config", config or str(project / "pipeline.py")]
+            result = run_cli(args, cwd)
+            assert result.code == 0, result.stderr
+            shown = result.stdout.splitlines()[-1].removeprefix("record: ")
+            assert (cwd / shown).is_file(), shown
+            assert Path(shown).is_absolute() == (config is None)
+
+
 def test_a_held_lock_makes_run_fail_fast(tmp_path: Path) -> None:
     project = _project(tmp_path)
     with RunLock(project, "other"):
@@ -90,7 +108,12 @@ def test_a_held_lock_makes_run_fail_fast(tmp_path: Path) -> None:
 
 
 def test_bad_run_flags_are_usage_errors(tmp_path: Path) -> None:
-    for args in (["run"], ["run", "ok", "--concurrency", "0"], ["run", "ok", "--concurrency", "x"]):
+    for args in (
+        ["run"],
+        ["run", "ok", "--concurrency", "0"],
+        ["run", "ok", "--concurrency", "x"],
+        ["run", "ok", "--concurrency", "99999999999999999999"],
+    ):
         result = run_cli(args, _project(tmp_path))
         assert result.code == 1
         assert "ASYNC_PIPELINE_USAGE" in result.stderr
@@ -125,6 +148,25 @@ def test_signals_end_tasks_finalize_the_record_and_release_the_lock(
     assert record["finishedAt"] is not None
     statuses = {t["id"]: t["status"] for t in record["tasks"]}
     assert statuses == {"a": "passed", "slow": "cancelled"}
+
+
+def test_an_interrupted_json_run_still_prints_its_finalized_record(tmp_path: Path) -> None:
+    seconds = marker_seconds()
+    project = _project(tmp_path, seconds=seconds)
+    proc = _spawn(
+        ["run", "slow", "--format", "json"],
+        project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for_marker(seconds)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    printed = json.loads(stdout)
+    stored = json.loads((project / RUNS_DIR / run_ids(project)[-1] / "execution.json").read_text())
+    assert printed == stored
+    assert printed["interrupted"] == "SIGINT" and printed["status"] == "failed"
 
 
 def test_a_closed_output_pipe_ends_the_run_with_141(tmp_path: Path) -> None:
@@ -231,3 +273,53 @@ def test_what_a_function_step_prints_goes_to_its_log_not_to_the_json_record(tmp_
     assert (logs / "t.stdout.log").read_text() == "hello from a step\nhello from an async step\n"
     assert (logs / "t.stderr.log").read_text() == "warning from a step\n"
     assert "from a step" not in result.stderr
+
+
+def test_task_lines_say_how_many_attempts_a_retried_task_took(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(
+        "from async_pipeline import define_pipeline, job, sh, task\n"
+        "pipeline = define_pipeline(name='p', tasks={\n"
+        "    'flaky': task(sh('test -e once || { touch once; exit 3; }'), retry=2),\n"
+        "    'broken': task(sh('exit 3'), retry=2),\n"
+        "}, jobs={'flaky': job(target='flaky'), 'broken': job(target='broken')})\n"
+    )
+    passed = run_cli(["run", "flaky"], tmp_path)
+    assert passed.code == 0, passed.stderr
+    assert any("passed in" in ln and "after 2 attempts" in ln for ln in passed.stdout.splitlines())
+    failed = run_cli(["run", "broken"], tmp_path)
+    assert failed.code == 1
+    assert any(
+        line.startswith("[broken] FAILED (exit 3) in") and "after 2 attempts" in line
+        for line in failed.stdout.splitlines()
+    ), failed.stdout
+
+
+def test_a_bad_setting_fails_even_a_run_the_job_stamp_would_prove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from async_pipeline.cli import main
+    from async_pipeline.runner import stamp
+    from async_pipeline.runner.cache import inputs
+
+    monkeypatch.setattr(inputs, "RACY_NS", 0)  # vouch for files written a moment ago
+
+    (tmp_path / "pipeline.py").write_text(
+        "from async_pipeline import define_pipeline, job, sh, task\n"
+        "pipeline = define_pipeline(name='p', tasks={\n"
+        "    'a': task(sh('echo a > a.txt'), inputs=['pipeline.py'], outputs=['a.txt'],"
+        " cache=True),\n"
+        "}, jobs={'a': job(target='a')})\n"
+    )
+    for _ in range(2):
+        assert run_cli(["run", "a"], tmp_path).code == 0
+    proof = stamp.check_stamp(tmp_path, "a", tmp_path / "pipeline.py", {"PATH": os.environ["PATH"]})
+    assert proof is not None and proof.complete  # the next run would not load pipeline.py
+    before = run_ids(tmp_path)
+    err = io.StringIO()
+    env = {"PATH": os.environ["PATH"], "ASYNC_PIPELINE_KEEP_RUNS": "-1"}
+    code = main(["run", "a"], cwd=tmp_path, stdout=io.StringIO(), stderr=err, env=env)
+    assert code == 1
+    assert "error[ASYNC_PIPELINE_USAGE]: ASYNC_PIPELINE_KEEP_RUNS" in err.getvalue()
+    assert run_ids(tmp_path) == before

@@ -87,6 +87,8 @@ def test_missing_pipeline_file_is_config_not_found(tmp_path: Path, config: str |
     error = _load_error(config, tmp_path)
     assert isinstance(error, LoadError)
     assert error.code == "ASYNC_PIPELINE_CONFIG_NOT_FOUND"
+    # A directory that exists is not said not to exist: it lacks the file.
+    assert ("no pipeline.py in the directory 'empty'" in error.message) == (config == "empty")
 
 
 def test_resolve_config_returns_the_resolved_file(tmp_path: Path, write: Write) -> None:
@@ -196,6 +198,14 @@ def test_syntax_error_in_a_configured_file_is_shown_relative_to_cwd(
     assert "ci/pipeline.py:1" in error.message
 
 
+def test_a_null_byte_is_a_syntax_error_without_a_made_up_line(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_bytes(b"x = 1\n\x00\n")
+    error = _load_error(None, tmp_path)
+    assert error.code == "ASYNC_PIPELINE_CONFIG_SYNTAX"
+    assert error.location == "pipeline.py"
+    assert "null" in error.message and ":0" not in error.message
+
+
 def test_syntax_error_in_a_helper_module_points_at_the_helper(tmp_path: Path, write: Write) -> None:
     write("broken_helper.py", "VALUE = (\n")
     write("pipeline.py", "import broken_helper\n")
@@ -271,7 +281,13 @@ def test_exception_inside_async_pipeline_is_located_at_the_users_call(
 
 @pytest.mark.parametrize(
     "statement",
-    ["raise SystemExit(2)", "import sys; sys.exit('bye')", "raise ValueError"],
+    [
+        "raise SystemExit(2)",
+        "import sys; sys.exit('bye')",
+        "raise ValueError",
+        "raise type('Stop', (BaseException,), {})('own base exception')",
+        "raise GeneratorExit",
+    ],
 )
 def test_exit_or_bare_exception_while_importing_is_config_error(
     tmp_path: Path, write: Write, statement: str

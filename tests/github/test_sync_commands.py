@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from async_pipeline.testing import new_canary, scan_for_canary
 from tests.github.conftest import cli
 
@@ -77,6 +79,26 @@ def test_workflow_and_lock_paths_can_be_overridden_on_the_command_line(project: 
     assert not (root / WORKFLOW).exists()
     assert cli(["github", "check", *args], root).code == 0
     assert cli(["github", "check"], root).code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["github", "generate", "--workflow", "../../escaped.yml"],
+        ["sync", "github", "generate", "--workflow", "/tmp/escaped.yml"],
+        ["github", "generate", "--lock", "../escaped.lock.json"],
+    ],
+)
+def test_paths_given_on_the_command_line_must_stay_in_the_repository(
+    project: Any, args: list[str]
+) -> None:
+    root: Path = project("basic")
+    before = sorted(p.name for p in root.parent.iterdir())
+    result = cli(args, root)
+    assert result.code == 1
+    assert "ASYNC_PIPELINE_INVALID_PATH" in result.stderr
+    assert sorted(p.name for p in root.parent.iterdir()) == before
+    assert not (root / WORKFLOW).exists()
 
 
 def test_sync_github_object_form_paths_are_used_by_default(project: Any) -> None:

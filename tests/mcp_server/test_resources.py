@@ -76,6 +76,9 @@ async def test_resources_list_the_recent_runs_newest_first(
 
 
 async def test_resources_list_is_paginated_twenty_at_a_time(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(
+        'from async_pipeline import define_pipeline\npipeline = define_pipeline(name="p")\n'
+    )
     runs = tmp_path / ".async" / "runs"
     ids = [f"20260101T0000{n:02d}000Z-aaaaaa" for n in range(25)]
     for run_id in ids:

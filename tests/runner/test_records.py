@@ -173,10 +173,25 @@ def test_an_unmapped_var_value_fails_up_front_without_printing_it(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("", 8 * 1024 * 1024), ("0", 0), ("100", 4096), ("65536", 65536), ("junk", 8 * 1024 * 1024)],
+    [("", 8 * 1024 * 1024), (" ", 8 * 1024 * 1024), ("0", 0), ("100", 4096), ("65536", 65536)],
 )
 def test_max_log_bytes_setting(raw: str, expected: int) -> None:
     assert max_log_bytes({"ASYNC_PIPELINE_MAX_LOG_BYTES": raw}) == expected
+
+
+@pytest.mark.parametrize("name", ["ASYNC_PIPELINE_MAX_LOG_BYTES", "ASYNC_PIPELINE_KEEP_RUNS"])
+@pytest.mark.parametrize("raw", ["junk", "-3", "1.5", "\u0663", "1e9"])
+def test_a_setting_that_is_no_whole_number_fails_the_run_before_it_starts(
+    tmp_path: Path, name: str, raw: str
+) -> None:
+    pipeline = define_pipeline(
+        name="p", tasks={"a": task(sh("touch ran"))}, jobs={"j": job(target="a")}
+    )
+    with pytest.raises(PipelineError) as caught:
+        run_job(pipeline, id="j", cwd=tmp_path, env={**BASE_ENV, name: raw})
+    assert caught.value.code == "ASYNC_PIPELINE_USAGE"
+    assert name in caught.value.message
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was recorded
 
 
 def test_stored_logs_keep_the_tail_with_a_truncation_marker(tmp_path: Path) -> None:

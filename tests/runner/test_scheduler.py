@@ -36,6 +36,19 @@ def test_ready_tasks_run_in_parallel_up_to_the_concurrency(tmp_path: Path) -> No
     assert record.concurrency == 3
 
 
+@pytest.mark.parametrize("concurrency", [0, -1, True, 2.0, "2", 100_001, 2**64])
+def test_a_concurrency_that_is_no_count_of_tasks_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, concurrency: object
+) -> None:
+    pipeline = define_pipeline(name="p", tasks={"a": task(sh("x"))}, jobs={"all": job(target="a")})
+    executor = FakeExecutor(default=FakeCommand())
+    with pytest.raises(PipelineError) as raised:
+        _run(pipeline, tmp_path, executor, concurrency=concurrency)
+    assert raised.value.code == "ASYNC_PIPELINE_USAGE"
+    assert "concurrency" in raised.value.message
+    assert executor.calls == [] and not (tmp_path / ".async").exists()
+
+
 def test_dependencies_run_before_dependents(tmp_path: Path) -> None:
     pipeline = define_pipeline(
         name="p",

@@ -88,7 +88,11 @@ def main(
             from async_pipeline.cli._fast import run_command as handler
         else:
             from async_pipeline.cli._commands import dispatch as handler
-        code = handler(args, Path(cwd) if cwd is not None else Path.cwd(), out)
+        try:
+            code = handler(args, Path(cwd) if cwd is not None else Path.cwd(), out)
+        except BaseExceptionGroup as group:
+            # A task group's wrapping of one error: report that error as it is.
+            raise _sole(group) from None
         out.stdout.flush()
         return code
     except PipelineError as exc:
@@ -109,6 +113,15 @@ def main(
         )
         _report(internal, out, json_errors)
         return EXIT_FAILED
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside ``group`` and any groups nested in it; the group itself when it
+    holds more than one."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
+        found = found.exceptions[0]
+    return group if isinstance(found, BaseExceptionGroup) else found
 
 
 def _wants_json(argv: list[str]) -> bool:

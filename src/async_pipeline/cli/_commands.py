@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from async_pipeline.cli import EXIT_FAILED, EXIT_OK, Output
 from async_pipeline.cli import _text as text
@@ -35,6 +36,7 @@ def _list(args: argparse.Namespace, cwd: Path, out: Output) -> int:
         out.json(data)
     else:
         out.text(text.task_list(data))
+        _say_if_truncated(data, "tasks", out)
     return EXIT_OK
 
 
@@ -47,7 +49,19 @@ def _graph(args: argparse.Namespace, cwd: Path, out: Output) -> int:
     else:
         render = {"dot": text.graph_dot, "mermaid": text.graph_mermaid, "text": text.graph_text}
         out.text(render[args.format](data))
+        _say_if_truncated(data, "task nodes", out)
     return EXIT_OK
+
+
+def _say_if_truncated(data: dict[str, Any], what: str, out: Output) -> None:
+    """A page that is not the whole answer says so where a person sees it, not only in a
+    comment of a DOT or mermaid file."""
+    if data["truncated"]:
+        shown = f"{data['offset'] + 1}-{data['nextOffset']}"
+        out.stderr.write(
+            f"async-pipeline: showing {what} {shown} of {data['total']}; pass --limit 0 for "
+            f"all, or --offset {data['nextOffset']} for the next page\n"
+        )
 
 
 def _explain(args: argparse.Namespace, cwd: Path, out: Output) -> int:
@@ -122,10 +136,11 @@ def _file_stores(args: argparse.Namespace, cwd: Path) -> tuple[Path, dict[str, P
     """The project root and its file stores, from the pipeline when it loads."""
     from async_pipeline.core.cache import FileCache
 
+    root = _project_root(args, cwd)  # a pipeline file must be there, loadable or not
     try:
         pipeline = _load(args, cwd)
     except PipelineError:
-        return cwd, None
+        return root, None  # still clear or prune what a broken pipeline.py left behind
     root = Path(pipeline.config_path).parent if pipeline.config_path else cwd
     stores = {
         name: root / store.root

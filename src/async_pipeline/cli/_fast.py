@@ -50,12 +50,13 @@ def run_command(args: argparse.Namespace, cwd: Path, out: Output) -> int:
 def preflight(args: argparse.Namespace, cwd: Path, out: Output) -> int | Preflight | None:
     """An exit code if the run is already done; else what the runner should start from
     (None when there is no pipeline file: loading it reports that properly)."""
-    from async_pipeline.runner.records import new_run_id
+    from async_pipeline.runner.records import check_settings, new_run_id
 
     try:
         config = resolve_config(getattr(args, "config", None), cwd)
     except PipelineError:
         return None
+    check_settings(args.environment)  # as the runner would, before anything is recorded
     root = config.parent
     job_id = args.job if args.command == "run" else f"task:{args.task}"
     run_id = new_run_id()
@@ -70,7 +71,7 @@ def preflight(args: argparse.Namespace, cwd: Path, out: Output) -> int | Preflig
         logs = _stored_logs(root, check) if check is not None and check.complete else None
         if check is None or logs is None:
             return Preflight(run_id, config, lock, check, checked=True)  # the runner unlocks
-        code = _record(args, root, job_id, run_id, check, logs, out)
+        code = _record(args, root, job_id, run_id, check, logs, out, cwd)
     except BaseException:
         lock.release()
         raise
@@ -102,6 +103,7 @@ def _record(
     check: StampCheck,
     logs: dict[str, tuple[bytes, bytes]],
     out: Output,
+    invoked: Path,
 ) -> int:
     """Record (and report) a run whose every task the stamp proved a cache hit.
 
@@ -138,7 +140,7 @@ def _record(
     redactor, cap = None, 0
     if logs:
         from async_pipeline.redaction import Redactor
-        from async_pipeline.runner.logs import max_log_bytes
+        from async_pipeline.runner.records import max_log_bytes
 
         redactor, cap = Redactor({}), max_log_bytes(env)
     for result in record.tasks:
@@ -160,7 +162,7 @@ def _record(
     if args.format == "json":
         out.json(record.to_json())
     else:
-        summary(out, record, root)
+        summary(out, record, root, invoked)
     return EXIT_OK if record.status == "passed" else EXIT_FAILED
 
 

@@ -26,6 +26,21 @@ class _Parser(argparse.ArgumentParser):
                 hint = f'did you mean "{guess}"? ({hint})'
         raise UsageError("ASYNC_PIPELINE_USAGE", f"{self.prog}: {message}", hint=hint)
 
+    def parse_args(  # type: ignore[override]  # one form is used: a list in, a namespace out
+        self, args: list[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # The top parser notices what a subcommand did not take: point at that command.
+            command = getattr(parsed, "command", None)
+            where = f"{self.prog} {command}" if command else self.prog
+            raise UsageError(
+                "ASYNC_PIPELINE_USAGE",
+                f"{self.prog}: unrecognized arguments: {' '.join(extras)}",
+                hint=f"see `{where} --help`",
+            )
+        return parsed
+
 
 def _common() -> _Parser:
     common = _Parser(add_help=False)
@@ -118,7 +133,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         runner.add_argument(what, help=f"{what} id")
         runner.add_argument(
             "--concurrency",
-            type=_positive,
+            type=_concurrency,
             metavar="N",
             help="tasks to run at once (default: cores)",
         )
@@ -227,13 +242,20 @@ def _sync_commands(commands: Any, common: _Parser) -> None:
     )
     run.add_argument("--job", metavar="JOB", help="only this job (on workflow_dispatch: any job)")
     run.add_argument(
-        "--concurrency", type=_positive, metavar="N", help="tasks to run at once (default: cores)"
+        "--concurrency",
+        type=_concurrency,
+        metavar="N",
+        help="tasks to run at once (default: cores)",
     )
 
 
 def _paging(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--limit", type=_non_negative, default=200, metavar="N", help="tasks per page (0: all)"
+        "--limit",
+        type=_non_negative,
+        default=200,
+        metavar="N",
+        help="tasks per page (default 200; 0: all of them)",
     )
     parser.add_argument(
         "--offset", type=_non_negative, default=0, metavar="N", help="skip the first N tasks"
@@ -244,6 +266,15 @@ def _positive(text: str) -> int:
     value = _non_negative(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _concurrency(text: str) -> int:
+    from async_pipeline.runner.records import MAX_CONCURRENCY
+
+    value = _positive(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_CONCURRENCY}, got {text!r}")
     return value
 
 

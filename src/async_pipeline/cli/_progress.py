@@ -116,13 +116,13 @@ class Live(Lines):
 
 def describe(result: TaskResult) -> str:
     seconds = (result.duration_ms or 0) / 1000
+    retried = f" after {result.attempts} attempts" if result.attempts > 1 else ""
     if result.status == "passed":
         extra = " (cached)" if result.cache_hit else ""
-        retried = f" after {result.attempts} attempts" if result.attempts > 1 else ""
         return f"passed in {seconds:.2f}s{retried}{extra}"
     if result.status == "failed":
         code = f"exit {result.exit_code}" if result.exit_code is not None else "error"
-        return f"FAILED ({code}) in {seconds:.2f}s"
+        return f"FAILED ({code}) in {seconds:.2f}s{retried}"
     return result.status
 
 
@@ -144,7 +144,10 @@ def safe(out: Output, text: str, *, err: bool = False) -> None:
         pass
 
 
-def summary(out: Output, record: RunRecord, cwd: Path) -> None:
+def summary(out: Output, record: RunRecord, cwd: Path, invoked: Path | None = None) -> None:
+    """The run's closing lines. ``cwd``: the project root the run used; ``invoked``: where
+    the command was typed, which the record's path is shown relative to (absolute when the
+    project lies elsewhere)."""
     counts: dict[str, int] = {}
     for task in record.tasks:
         counts[task.status] = counts.get(task.status, 0) + 1
@@ -164,7 +167,9 @@ def summary(out: Output, record: RunRecord, cwd: Path) -> None:
             if last:
                 lines.append(f"  last {stream} lines:")
                 lines.extend(f"    {line}" for line in last)
-    lines.append(f"record: {RUNS_DIR / record.id / 'execution.json'}")
+    shown = run_dir / "execution.json"
+    base = invoked or cwd
+    lines.append(f"record: {shown.relative_to(base) if shown.is_relative_to(base) else shown}")
     lines.extend(f"warning: {warning}" for warning in record.warnings)
     out.write(("\n".join(lines) + "\n").encode())
 

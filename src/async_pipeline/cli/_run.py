@@ -34,6 +34,7 @@ def run(
 ) -> int:
     # The project is where pipeline.py lives: tasks run there and .async/ is kept there,
     # whichever directory --config was given from.
+    invoked = cwd
     if pipeline.config_path is not None:
         cwd = Path(pipeline.config_path).parent
     stop = StopReason()
@@ -87,12 +88,14 @@ def run(
                 f"async-pipeline: run interrupted by {stop.reason}; record finalized\n",
                 err=True,
             )
+            if as_json and stop.record is not None:  # the record, as --format json promises
+                out.json(stop.record.to_json())
         return _EXIT_FOR.get(stop.reason, EXIT_FAILED)
     record: RunRecord = state["record"]
     if as_json:
         out.json(record.to_json())
     else:
-        summary(out, record, cwd)
+        summary(out, record, cwd, invoked)
     return EXIT_OK if record.status == "passed" else EXIT_FAILED
 
 

@@ -24,8 +24,9 @@ _loaded = 0
 
 def project_root(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
     """Where a project's ``.async/`` lives, without importing its pipeline: the directory of
-    the ``--config`` file, or the working directory."""
-    return resolve_config(config, cwd).parent if config is not None else cwd
+    its pipeline file (``--config``, else ``pipeline.py`` in ``cwd``), which must exist: a
+    directory without one has no runs or cache, and nothing is created there."""
+    return resolve_config(config, cwd).parent
 
 
 def load_pipeline(
@@ -75,9 +76,9 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
     except SyntaxError as exc:
         file = Path(exc.filename).resolve() if exc.filename else path
         line = (exc.text or "").strip()
-        where = f"{_display(file, base)}:{exc.lineno or 0}" + (
-            f":{exc.offset}" if exc.offset else ""
-        )
+        where = _display(file, base)
+        if exc.lineno:  # None for what has no line: null bytes in the file
+            where += f":{exc.lineno}" + (f":{exc.offset}" if exc.offset else "")
         raise LoadError(
             "ASYNC_PIPELINE_CONFIG_SYNTAX",
             f"{where}: {exc.msg}" + (f"\n    {line}" if line else ""),
@@ -87,7 +88,9 @@ def _execute(path: Path, base: Path) -> types.ModuleType:
     except PipelineError as exc:
         exc.location = exc.location or _user_frame(exc, path.parent, base)
         raise
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise  # Ctrl-C while importing: the CLI's own exit (130), not the file's fault
+    except BaseException as exc:  # SystemExit and the file's own BaseException subclasses too
         where = _user_frame(exc, path.parent, base) or shown
         detail = str(exc) or type(exc).__name__
         raise LoadError(

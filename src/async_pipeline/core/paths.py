@@ -41,11 +41,14 @@ def run_ids(root: Path) -> list[str]:
 def resolve_config(config: str | os.PathLike[str] | None, cwd: Path) -> Path:
     """The pipeline file for ``--config`` (relative to ``cwd``) or ``cwd/pipeline.py``."""
     path = cwd / (config if config is not None else DEFAULT_CONFIG)
-    if path.is_dir():
+    given_dir = path.is_dir()
+    if given_dir:
         path = path / DEFAULT_CONFIG
     if not path.is_file():
         if config is None:
             message = f"no {DEFAULT_CONFIG} in {cwd}; create one or pass --config PATH"
+        elif given_dir:
+            message = f"no {DEFAULT_CONFIG} in the directory {os.fspath(config)!r}"
         else:
             message = f"pipeline file {os.fspath(config)!r} does not exist (looked in {cwd})"
         raise LoadError("ASYNC_PIPELINE_CONFIG_NOT_FOUND", message, path=str(path))

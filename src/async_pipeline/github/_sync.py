@@ -18,11 +18,14 @@ def github_settings(
     pipeline: Pipeline, *, workflow: str | None = None, lock: str | None = None
 ) -> SyncGithub:
     """``sync.github`` (or its defaults when the pipeline does not declare it) plus overrides."""
+    from async_pipeline.core._validate import repo_relative_pattern
+
     settings = pipeline.sync.github or SyncGithub()
+    # Checked as sync.github's own paths are: generated files stay inside the repository.
     if workflow is not None:
-        settings = replace(settings, workflow=workflow)
+        settings = replace(settings, workflow=repo_relative_pattern(workflow, "--workflow"))
     if lock is not None:
-        settings = replace(settings, lock=lock)
+        settings = replace(settings, lock=repo_relative_pattern(lock, "--lock"))
     return settings
 
 

@@ -26,6 +26,8 @@ from async_pipeline.runner.records import (
     RUNS_DIR,
     RunRecord,
     TaskResult,
+    check_concurrency,
+    check_settings,
     default_concurrency,
     keep_runs,
     new_run_id,
@@ -46,9 +48,11 @@ API_KEY_VARIABLES = ("ANTHROPIC_API_KEY",)
 
 @dataclass
 class StopReason:
-    """Set by whoever cancels a run (the CLI on SIGINT, SIGTERM or EPIPE) to record why."""
+    """Set by whoever cancels a run (the CLI on SIGINT, SIGTERM or EPIPE) to record why;
+    the run leaves its finalized ``record`` here, as a cancelled call returns nothing."""
 
     reason: str | None = None
+    record: RunRecord | None = None
 
 
 def plan_job(
@@ -129,8 +133,10 @@ async def execute_job(
         )
     if commands is not None and not isinstance(commands, CommandPolicy):
         raise PipelineError("ASYNC_PIPELINE_USAGE", "commands must be command.policy(...)")
+    concurrency = check_concurrency(concurrency)
     root = Path(cwd) if cwd is not None else Path.cwd()
     source_env = dict(os.environ if env is None else env)
+    check_settings(source_env)
     targets: tuple[str, ...]
     if task is not None:
         if task not in pipeline.tasks:
@@ -200,6 +206,8 @@ async def execute_job(
             await scheduler.execute()
         except anyio.get_cancelled_exc_class():
             record.interrupted = (stop.reason if stop else None) or "cancelled"
+            if stop is not None:
+                stop.record = record  # finalized below, before the cancellation goes on
             raise
         finally:
             cache.finish()

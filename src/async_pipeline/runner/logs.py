@@ -11,6 +11,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from async_pipeline.redaction import TRUNCATION_MARKER, Redactor
+from async_pipeline.runner.records import (
+    DEFAULT_MAX_LOG_BYTES,
+    MIN_MAX_LOG_BYTES,
+    max_log_bytes,
+)
 
 __all__ = [
     "DEFAULT_MAX_LOG_BYTES",
@@ -20,23 +25,6 @@ __all__ = [
     "log_refs",
     "max_log_bytes",
 ]
-
-DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024
-MIN_MAX_LOG_BYTES = 4096
-
-
-def max_log_bytes(env: Mapping[str, str]) -> int:
-    """``ASYNC_PIPELINE_MAX_LOG_BYTES``: default 8 MiB, 0 for unlimited, at least 4096."""
-    raw = env.get("ASYNC_PIPELINE_MAX_LOG_BYTES", "").strip()
-    if not raw:
-        return DEFAULT_MAX_LOG_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        return DEFAULT_MAX_LOG_BYTES
-    if value <= 0:
-        return 0
-    return max(value, MIN_MAX_LOG_BYTES)
 
 
 class StreamCapture:

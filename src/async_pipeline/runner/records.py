@@ -38,8 +38,27 @@ SCHEMA_VERSION = 1
 DEFAULT_KEEP_RUNS = 50
 
 
+# More tasks at once than any machine runs; beyond it a typo, not a plan.
+MAX_CONCURRENCY = 100_000
+
+
 def default_concurrency() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def check_concurrency(value: object) -> int | None:
+    """``value`` as a run's concurrency (None: the default); a usage error unless it is a
+    whole number from 1 to MAX_CONCURRENCY."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        from async_pipeline.errors import PipelineError
+
+        raise PipelineError(
+            "ASYNC_PIPELINE_USAGE",
+            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {value!r}",
+        )
+    return value
 
 
 def run_mode(explicit: str | None, job_mode: str | None, env: Mapping[str, str]) -> str:
@@ -58,13 +77,44 @@ def run_mode(explicit: str | None, job_mode: str | None, env: Mapping[str, str])
     return "ci" if ci and ci not in ("0", "false", "no") else "manual"
 
 
+DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024
+MIN_MAX_LOG_BYTES = 4096
+
+
 def keep_runs(env: Mapping[str, str]) -> int:
     """``ASYNC_PIPELINE_KEEP_RUNS`` (default 50; 0 keeps every run)."""
-    raw = env.get("ASYNC_PIPELINE_KEEP_RUNS", "").strip()
-    try:
-        return max(0, int(raw)) if raw else DEFAULT_KEEP_RUNS
-    except ValueError:
-        return DEFAULT_KEEP_RUNS
+    value = _setting(env, "ASYNC_PIPELINE_KEEP_RUNS", "0 keeps every run")
+    return DEFAULT_KEEP_RUNS if value is None else value
+
+
+def max_log_bytes(env: Mapping[str, str]) -> int:
+    """``ASYNC_PIPELINE_MAX_LOG_BYTES``: default 8 MiB, 0 for unlimited, at least 4096."""
+    value = _setting(env, "ASYNC_PIPELINE_MAX_LOG_BYTES", "0 keeps all output")
+    if value is None:
+        return DEFAULT_MAX_LOG_BYTES
+    return 0 if value == 0 else max(value, MIN_MAX_LOG_BYTES)
+
+
+def check_settings(env: Mapping[str, str]) -> None:
+    """Before a run starts: a bad setting fails it now, not after its tasks ran."""
+    keep_runs(env)
+    max_log_bytes(env)
+
+
+def _setting(env: Mapping[str, str], name: str, zero: str) -> int | None:
+    """A whole-number setting from ``env`` (None: unset or empty); a usage error otherwise."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
+    from async_pipeline.errors import PipelineError
+
+    raise PipelineError(
+        "ASYNC_PIPELINE_USAGE",
+        f"{name} must be a whole number of 0 or more ({zero}), got {raw[:40]!r}",
+        hint=f"fix or unset {name}",
+    )
 
 
 def now_iso() -> str:
