@@ -163,7 +163,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         "--keep",
         type=_non_negative,
         metavar="N",
-        help="run records to keep (default: ASYNC_PIPELINE_KEEP_RUNS or 50)",
+        help="run records to keep, newest first; 0 keeps them all "
+        "(default: ASYNC_PIPELINE_KEEP_RUNS or 50)",
     )
     gc.add_argument(
         "--cache-days",
