@@ -45,6 +45,13 @@ def test_unknown_task_and_job_queries_raise_query_errors() -> None:
     with pytest.raises(QueryError) as unknown_job:
         query.graph(pipeline, job="shp")
     assert unknown_job.value.code == "ASYNC_PIPELINE_UNKNOWN_JOB"
+    assert unknown_job.value.hint == 'did you mean "ship"?'
+    with pytest.raises(QueryError) as far_off:
+        query.graph(pipeline, job="zzzzzz")
+    assert far_off.value.hint and "(jobs: ship)" in far_off.value.message
+    with pytest.raises(QueryError) as none:
+        query.graph(define_pipeline(name="p", tasks={"build": task(sh("make"))}), job="ship")
+    assert none.value.hint and "jobs=" in none.value.hint
 
 
 def test_credentials_in_urls_are_masked_in_metadata() -> None:

@@ -166,9 +166,11 @@ def test_an_unmapped_var_value_fails_up_front_without_printing_it(tmp_path: Path
         run_job(pipeline, id="j", cwd=tmp_path, env={**BASE_ENV, "NODE_ENV": "staging-xyz"})
     assert caught.value.code == "ASYNC_PIPELINE_ENV_UNMAPPED"
     assert "staging-xyz" not in str(caught.value)
+    assert "NODE_ENV" in (caught.value.hint or "")
     with pytest.raises(PipelineError) as missing:
         run_job(pipeline, id="j", cwd=tmp_path, env=BASE_ENV)
     assert missing.value.code == "ASYNC_PIPELINE_ENV_MISSING"
+    assert "export NODE_ENV" in (missing.value.hint or "")
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,11 @@ def check_job(pipeline: Pipeline, job_id: str) -> None:
             f"no job {job_id!r} in pipeline {pipeline.name!r}"
             + (" (jobs: " + ", ".join(pipeline.jobs) + ")" if pipeline.jobs else ""),
             path=job_id,
-            hint=f'did you mean "{guess}"?' if guess else None,
+            hint=f'did you mean "{guess}"?'
+            if guess
+            else "run one of the jobs listed"
+            if pipeline.jobs
+            else "declare one in pipeline.py: jobs={'name': job(target='task')}",
         )
 
 

@@ -52,6 +52,7 @@ def resolve_declared(
                     "ASYNC_PIPELINE_ENV_MISSING",
                     f"{where}.{key}: secret {value.name} is not set (set {value.name}, or {key})",
                     path=f"{where}.{key}",
+                    hint=f"export {value.name} in the environment the run starts from",
                 )
             resolved.values[key] = found
             resolved.secrets[key] = found
@@ -77,6 +78,7 @@ def resolve_var(
             "ASYNC_PIPELINE_ENV_MISSING",
             f"{where}: variable {value.name} is not set and has no default",
             path=where,
+            hint=f"export {value.name}, or give it one: env.var({value.name!r}, default=...)",
         )
     if value.mapping is None:
         return selector
@@ -88,4 +90,5 @@ def resolve_var(
         "ASYNC_PIPELINE_ENV_UNMAPPED",
         f"{where}: the value of {value.name} is not one of " + ", ".join(sorted(value.mapping)),
         path=where,
+        hint=f"set {value.name} to one of those, or add its value to the mapping",
     )
