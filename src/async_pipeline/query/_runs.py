@@ -1,7 +1,9 @@
 """Answers about what ran: run lists, one run in detail, and what changed since a task passed.
 
 Everything here only reads ``.async/``: inspection never writes there (the stat cache is
-used but not saved), and never resolves a step or calls a deferred callback.
+used but not saved), and never resolves a step or calls a deferred callback. Records, logs
+and packs are read through ``_records``, which reads only files really inside their run's
+directory and only records of the runner's shape.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from async_pipeline.core.model import Pipeline
 from async_pipeline.core.paths import RECORD_FILE, RUNS_DIR, run_ids
 from async_pipeline.errors import QueryError
+from async_pipeline.query._records import (
+    PACK_SHAPE,
+    is_file_name,
+    load_json,
+    load_record,
+    read_inside,
+    shape_problem,
+)
 from async_pipeline.query._render import Data
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -22,30 +30,17 @@ MAX_LIMIT = 200
 
 
 def _run_ids(root: Path) -> list[str]:
-    """Newest first."""
-    return run_ids(root)[::-1]
-
-
-def _load(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        return None, f"cannot read the record: {exc.strerror or exc}"
-    except orjson.JSONDecodeError:
-        return None, "the record is not valid JSON"
-    if not isinstance(data, dict):
-        return None, "the record is not a JSON object"
-    return data, None
+    """Newest first; a directory whose name is no run id is not a run."""
+    return [run_id for run_id in run_ids(root)[::-1] if _RUN_ID.match(run_id)]
 
 
 def _summary(run_id: str, record: dict[str, Any] | None, error: str | None) -> Data:
-    tasks = record.get("tasks", []) if record else []
-    counts: dict[str, int] = {}
-    for task in tasks if isinstance(tasks, list) else []:
-        status = str(task.get("status")) if isinstance(task, dict) else "unknown"
-        counts[status] = counts.get(status, 0) + 1
-    cached = sum(1 for t in tasks if isinstance(t, dict) and t.get("cacheHit") is True)
+    """A listed run; ``record`` is a valid record (see ``_records``) or None with ``error``."""
     found: dict[str, Any] = record or {}
+    tasks: list[dict[str, Any]] = found.get("tasks", [])
+    counts: dict[str, int] = {}
+    for task in tasks:
+        counts[task["status"]] = counts.get(task["status"], 0) + 1
     get = found.get
     return {
         "id": run_id,
@@ -56,7 +51,7 @@ def _summary(run_id: str, record: dict[str, Any] | None, error: str | None) -> D
         "finishedAt": get("finishedAt"),
         "interrupted": get("interrupted"),
         "taskCounts": counts,
-        "cachedTasks": cached,
+        "cachedTasks": sum(1 for task in tasks if task.get("cacheHit") is True),
         "error": error,
     }
 
@@ -68,19 +63,30 @@ def list_runs(root: Path, *, limit: int = 20, cursor: str | None = None) -> Data
             "ASYNC_PIPELINE_INVALID_VALUE", f"limit must be between 1 and {MAX_LIMIT}, got {limit}"
         )
     ids = _run_ids(root)
-    if cursor is not None:
-        _check_id(cursor)
-        ids_after = [run_id for run_id in ids if run_id < cursor]  # ids sort by start time
-    else:
-        ids_after = ids
+    ids_after = ids if cursor is None else ids[_cursor_index(root, ids, cursor) + 1 :]
     page = ids_after[:limit]
-    runs = [_summary(i, *_load(root / RUNS_DIR / i / RECORD_FILE)) for i in page]
+    runs = [_summary(run_id, *load_record(root, run_id)) for run_id in page]
     more = len(ids_after) > limit
     return {
         "total": len(ids),
         "runs": runs,
         "nextCursor": page[-1] if more and page else None,
     }
+
+
+def _cursor_index(root: Path, ids: list[str], cursor: str) -> int:
+    """Where the run named by ``cursor`` is in ``ids``; a cursor names a listed run."""
+    _check_id(cursor)
+    try:
+        return ids.index(cursor)
+    except ValueError:
+        raise QueryError(
+            "ASYNC_PIPELINE_UNKNOWN_RUN",
+            f"the cursor {cursor!r} names no run in {root / RUNS_DIR}",
+            path=cursor,
+            hint="pass nextCursor from the previous page; if its run was pruned since, "
+            "list again without a cursor",
+        ) from None
 
 
 def _check_id(run_id: str) -> None:
@@ -106,32 +112,43 @@ def read_run(root: Path, run_id: str, *, max_log_bytes: int = 4096) -> Data:
             path=run_id,
             hint=("recent runs: " + ", ".join(recent)) if recent else "no runs recorded yet",
         )
-    record, error = _load(run_dir / RECORD_FILE)
+    record, error = load_record(root, run_id)
     if record is None:
         raise QueryError("ASYNC_PIPELINE_RUN_UNREADABLE", f"run {run_id}: {error}", path=run_id)
     logs: Data = {}
-    for task in record.get("tasks") or []:
-        if isinstance(task, dict) and isinstance(task.get("id"), str):
+    for task in record["tasks"]:
+        # A task id names its log files only when it cannot name a path anywhere else.
+        if is_file_name(task["id"]):
             logs[task["id"]] = {
-                stream: _tail(run_dir / "logs" / f"{task['id']}.{stream}.log", max_log_bytes)
+                stream: _tail(
+                    run_dir / "logs" / f"{task['id']}.{stream}.log", run_dir, max_log_bytes
+                )
                 for stream in ("stdout", "stderr")
             }
+    return {
+        "runId": run_id,
+        "record": record,
+        "logs": logs,
+        "contextPacks": _packs(run_dir),
+    }
+
+
+def _packs(run_dir: Path) -> Data:
+    """The run's context packs that are readable and have the runner's shape."""
     packs: Data = {}
     context = run_dir / "context"
-    if context.is_dir():
-        for path in sorted(context.glob("*.json")):
-            pack, _ = _load(path)
-            if pack is not None:
-                packs[path.stem] = pack
-    return {"runId": run_id, "record": record, "logs": logs, "contextPacks": packs}
+    if not context.is_dir():
+        return packs
+    for path in sorted(context.glob("*.json")):
+        pack, _ = load_json(path, run_dir, "context pack")
+        if pack is not None and shape_problem(pack, PACK_SHAPE) is None:
+            packs[path.stem] = pack
+    return packs
 
 
-def _tail(path: Path, limit: int) -> Data:
+def _tail(path: Path, run_dir: Path, limit: int) -> Data:
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - limit))
-            data = handle.read(limit)
+        data, size = read_inside(path, run_dir, tail=limit)
     except OSError:
         return {"text": "", "bytes": 0, "truncated": False}
     text = data.decode("utf-8", errors="replace")

@@ -2,10 +2,19 @@
 
 Used by failure context packs (in the run) and by ``explain --diff-inputs`` / the MCP
 ``diff_inputs`` tool (read-only: the stat cache is consulted, never saved).
+
+Read-only in every use, whatever the baseline pointer says: its key is used only if it is
+a cache key as ``keys.task_key`` makes them (so it cannot name a path), and the entry is
+read and verified here rather than through ``FileStore.get``, which removes an entry it
+cannot decode. A damaged baseline entry is reported; the next passing run replaces it.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +22,75 @@ import orjson
 
 from async_pipeline.core.cache import FileCache
 from async_pipeline.core.model import Pipeline, Task
+from async_pipeline.runner._files import resolves_inside
 from async_pipeline.runner.cache.engine import (
     BASELINES_DIR,
     all_outputs,
     cache_patterns,
     input_files,
 )
-from async_pipeline.runner.cache.file_store import FileStore
+from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX
+
+# The store's own decoder (every digest verified), private to file_store: FileStore.get
+# would also remove an entry it cannot decode, and inspection must not delete anything.
+from async_pipeline.runner.cache.file_store import _decode as decode_entry
 from async_pipeline.runner.cache.inputs import StatCache, Walker
+from async_pipeline.runner.cache.store import Entry
 
 __all__ = ["diff_against_baseline"]
 
+NEVER_PASSED = "the task has not passed with caching on yet"
+_KEY = re.compile(r"[0-9a-f]{64}\Z")  # keys.task_key: a sha256 hex digest
+MAX_REF_CHARS = 200  # far beyond any store ref; a longer one is not echoed back
+_REF = re.compile(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")  # a store ref, as core.cache reads it
 
-def _baseline(root: Path, task_id: str) -> dict[str, Any] | None:
+
+def _read_regular(path: Path, directory: Path) -> bytes:
+    """The bytes of ``path``; ``OSError`` unless it is a regular file really in ``directory``."""
+    if not resolves_inside(path, directory):
+        raise OSError(errno.EACCES, f"it leads out of {directory} (a symbolic link)")
+    # Non-blocking, so a FIFO in its place is refused instead of waited on.
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        return handle.read()
+
+
+def _baseline(root: Path, task_id: str) -> tuple[dict[str, Any] | None, str]:
+    """The task's baseline pointer, checked field by field, or None and why there is none."""
+    directory = root / BASELINES_DIR
     try:
-        data = orjson.loads((root / BASELINES_DIR / f"{task_id}.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+        data = orjson.loads(_read_regular(directory / f"{task_id}.json", directory))
+    except FileNotFoundError:
+        return None, NEVER_PASSED
+    except OSError as exc:
+        return None, f"the baseline pointer cannot be read: {exc.strerror or exc}"
+    except orjson.JSONDecodeError:
+        return None, "the baseline pointer is not valid JSON"
+    if not isinstance(data, dict):
+        return None, "the baseline pointer is not a JSON object"
+    key, ref, updated_at = data.get("key"), data.get("ref"), data.get("updatedAt")
+    if not isinstance(key, str) or not _KEY.match(key):
+        return None, "the baseline pointer's key is not a cache key (64 lowercase hex digits)"
+    if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS or not _REF.match(ref):
+        return None, "the baseline pointer's ref is not a cache store reference"
+    if updated_at is not None and type(updated_at) not in (int, float):
+        return None, "the baseline pointer's updatedAt is not a number"
+    return {"key": key, "ref": ref, "updatedAt": updated_at}, ""
+
+
+def _entry(directory: Path, key: str) -> tuple[Entry | None, str]:
+    """The verified entry ``key`` of the file store in ``directory``; nothing is removed."""
+    try:
+        raw = _read_regular(directory / f"{key}{ENTRY_SUFFIX}", directory)
+    except FileNotFoundError:
+        return None, "the baseline's cache entry is gone (pruned or cleared)"
+    except OSError as exc:
+        return None, f"the baseline's cache entry cannot be read: {exc.strerror or exc}"
+    entry = decode_entry(key, raw)
+    if entry is None:
+        return None, "the baseline's cache entry is damaged (the next passing run replaces it)"
+    return entry, ""
 
 
 def diff_against_baseline(
@@ -46,19 +106,19 @@ def diff_against_baseline(
         "changed": [],
         "unchanged": 0,
     }
-    baseline = _baseline(root, task.id)
+    baseline, why = _baseline(root, task.id)
     if baseline is None:
-        answer["reason"] = "the task has not passed with caching on yet"
+        answer["reason"] = why
         return answer
-    key, ref = str(baseline.get("key")), str(baseline.get("ref"))
-    answer["baseline"] = {"key": key, "ref": ref, "updatedAt": baseline.get("updatedAt")}
+    answer["baseline"] = baseline
+    ref = baseline["ref"]
     store = pipeline.cache.all_stores().get(ref.split(":", 1)[0])
     if not isinstance(store, FileCache):
         answer["reason"] = f"the baseline lives in store {ref!r}, which is not read here"
         return answer
-    entry = FileStore(root / store.root).get(key)
+    entry, why = _entry(root / store.root, baseline["key"])
     if entry is None:
-        answer["reason"] = "the baseline's cache entry is gone (pruned or cleared)"
+        answer["reason"] = why
         return answer
     files = input_files(task, cache_patterns(task), Walker(root), all_outputs(pipeline))
     current = (stat_cache or StatCache(root)).digests(files)
