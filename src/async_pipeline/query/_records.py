@@ -11,9 +11,7 @@ fields. A task id names a log file only if it is a plain file name.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import orjson
 
 from async_pipeline.core.paths import RECORD_FILE, RUNS_DIR
-from async_pipeline.runner._files import resolves_inside
+from async_pipeline.runner._files import read_inside, resolves_inside
 
 __all__ = [
     "PACK_SHAPE",
@@ -154,22 +152,6 @@ def run_directory(root: Path, run_id: str) -> tuple[Path | None, str | None]:
     if not inside or os.path.realpath(run_dir) == os.path.realpath(runs):
         return None, "its directory leads out of .async/runs (a symbolic link)"
     return run_dir, None
-
-
-def read_inside(path: Path, directory: Path, *, tail: int | None = None) -> tuple[bytes, int]:
-    """The bytes of ``path`` (only the last ``tail`` if given) and its size; ``OSError``
-    unless it is a regular file that really lies inside ``directory``."""
-    if not resolves_inside(path, directory):
-        raise OSError(errno.EACCES, "it leads out of its run's directory (a symbolic link)")
-    # Non-blocking, so a FIFO planted there is refused instead of waited on.
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-        found = os.fstat(handle.fileno())
-        if not stat.S_ISREG(found.st_mode):
-            raise OSError(errno.EINVAL, "it is not a regular file")
-        if tail is None:
-            return handle.read(), found.st_size
-        handle.seek(max(0, found.st_size - tail))
-        return handle.read(tail), found.st_size
 
 
 def load_json(path: Path, directory: Path, what: str) -> tuple[dict[str, Any] | None, str | None]:

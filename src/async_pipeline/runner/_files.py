@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "read_json", "resolves_inside"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "read_inside",
+    "read_json",
+    "resolves_inside",
+]
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -50,3 +58,20 @@ def resolves_inside(path: str | os.PathLike[str], directory: str | os.PathLike[s
     """
     real, base = os.path.realpath(path), os.path.realpath(directory)
     return real == base or real.startswith(base + os.sep)
+
+
+def read_inside(path: Path, directory: Path, *, tail: int | None = None) -> tuple[bytes, int]:
+    """The bytes of ``path`` (only the last ``tail`` if given) and its size; ``OSError``
+    unless it is a regular file that really lies inside ``directory``. What inspection
+    reads from ``.async/`` comes through here: a symlink planted there leads nowhere."""
+    if not resolves_inside(path, directory):
+        raise OSError(errno.EACCES, "it leads out of its directory (a symbolic link)")
+    # Non-blocking, so a FIFO planted there is refused instead of waited on.
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        found = os.fstat(handle.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        if tail is None:
+            return handle.read(), found.st_size
+        handle.seek(max(0, found.st_size - tail))
+        return handle.read(tail), found.st_size

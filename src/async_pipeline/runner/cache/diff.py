@@ -11,10 +11,7 @@ cannot decode. A damaged baseline entry is reported; the next passing run replac
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ import orjson
 
 from async_pipeline.core.cache import FileCache
 from async_pipeline.core.model import Pipeline, Task
-from async_pipeline.runner._files import resolves_inside
+from async_pipeline.runner._files import read_inside
 from async_pipeline.runner.cache.engine import (
     BASELINES_DIR,
     all_outputs,
@@ -45,22 +42,11 @@ MAX_REF_CHARS = 200  # far beyond any store ref; a longer one is not echoed back
 _REF = re.compile(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")  # a store ref, as core.cache reads it
 
 
-def _read_regular(path: Path, directory: Path) -> bytes:
-    """The bytes of ``path``; ``OSError`` unless it is a regular file really in ``directory``."""
-    if not resolves_inside(path, directory):
-        raise OSError(errno.EACCES, f"it leads out of {directory} (a symbolic link)")
-    # Non-blocking, so a FIFO in its place is refused instead of waited on.
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "it is not a regular file")
-        return handle.read()
-
-
 def _baseline(root: Path, task_id: str) -> tuple[dict[str, Any] | None, str]:
     """The task's baseline pointer, checked field by field, or None and why there is none."""
     directory = root / BASELINES_DIR
     try:
-        data = orjson.loads(_read_regular(directory / f"{task_id}.json", directory))
+        data = orjson.loads(read_inside(directory / f"{task_id}.json", directory)[0])
     except FileNotFoundError:
         return None, NEVER_PASSED
     except OSError as exc:
@@ -82,7 +68,7 @@ def _baseline(root: Path, task_id: str) -> tuple[dict[str, Any] | None, str]:
 def _entry(directory: Path, key: str) -> tuple[Entry | None, str]:
     """The verified entry ``key`` of the file store in ``directory``; nothing is removed."""
     try:
-        raw = _read_regular(directory / f"{key}{ENTRY_SUFFIX}", directory)
+        raw = read_inside(directory / f"{key}{ENTRY_SUFFIX}", directory)[0]
     except FileNotFoundError:
         return None, "the baseline's cache entry is gone (pruned or cleared)"
     except OSError as exc:
