@@ -104,15 +104,17 @@ def _ttl(value: int | None, path: str) -> int | None:
 def _store_root(value: object, path: str) -> str:
     """A file store's root: a directory of its own inside the repository.
 
-    ``cache clear`` deletes the root whole, so it may not be the project itself, nor lie in
-    ``.git/``, nor in ``.async/`` outside ``.async/cache/`` (run records, checkouts).
+    Its entry files, blobs and temporaries would sit among whatever else is there, so it
+    may not be the project itself, nor lie in ``.git/``, nor in ``.async/`` outside
+    ``.async/cache/`` (run records, checkouts). ``cache clear`` and ``gc`` delete only the
+    files the store wrote.
     """
     fix = f"give the store a directory of its own, such as {DEFAULT_FILE_ROOT!r} (the default)"
     if isinstance(value, str) and not value.startswith(("/", "\\")) and not segments(value):
         raise DefinitionError(
             "ASYNC_PIPELINE_INVALID_PATH",
-            f"{path}: {value!r} is the project root, and `cache clear` deletes a store's "
-            f"root whole; {fix}",
+            f"{path}: {value!r} is the project root, where cache entries would lie among "
+            f"the project's own files; {fix}",
             path=path,
         )
     text = repo_relative_pattern(value, path)
@@ -134,7 +136,8 @@ def file_cache(
 ) -> FileCache:
     """A persistent file store (entries expire after ``ttl_ms`` when set).
 
-    ``root`` is the store's own directory: ``cache clear`` deletes it whole.
+    ``root`` is the store's own directory; ``cache clear`` removes the files the store
+    wrote there, and the directory once it is empty.
     """
     reject_unknown(unknown, ("root", "ttl_ms"), "file_cache", "file_cache()")
     return FileCache(_store_root(root, "file_cache.root"), _ttl(ttl_ms, "file_cache.ttl_ms"))

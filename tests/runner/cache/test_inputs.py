@@ -69,6 +69,24 @@ def test_everything_excludes_git_async_node_modules_and_the_tasks_outputs(tmp_pa
     ]
 
 
+@pytest.mark.parametrize(
+    ("patterns", "expected"),
+    [
+        (["src/**"], ["src/a.py", "src/deep/c.py"]),
+        (["src/**", "!src/deep/**"], ["src/a.py"]),
+        (["src/deep"], ["src/deep/c.py"]),
+        (["*.py"], ["pipeline.py"]),
+        (["**"], ["pipeline.py", "src/a.py", "src/deep/c.py"]),
+        (["dist/**"], []),
+    ],
+)
+def test_globs_pick_out_the_given_paths_they_match(
+    patterns: list[str], expected: list[str]
+) -> None:
+    paths = ["pipeline.py", "src/a.py", "src/deep/c.py"]
+    assert sorted(Globs(patterns).select(paths)) == expected
+
+
 def _hash_later(
     cache: StatCache, names: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:

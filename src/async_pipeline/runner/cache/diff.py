@@ -26,11 +26,7 @@ from async_pipeline.runner.cache.engine import (
     cache_patterns,
     input_files,
 )
-from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX
-
-# The store's own decoder (every digest verified), private to file_store: FileStore.get
-# would also remove an entry it cannot decode, and inspection must not delete anything.
-from async_pipeline.runner.cache.file_store import _decode as decode_entry
+from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX, decode_entry
 from async_pipeline.runner.cache.inputs import StatCache, Walker
 from async_pipeline.runner.cache.store import Entry
 
@@ -73,6 +69,8 @@ def _entry(directory: Path, key: str) -> tuple[Entry | None, str]:
         return None, "the baseline's cache entry is gone (pruned or cleared)"
     except OSError as exc:
         return None, f"the baseline's cache entry cannot be read: {exc.strerror or exc}"
+    # The store's own decoder (every digest verified), not FileStore.get, which also
+    # removes an entry it cannot decode: inspection must not delete anything.
     entry = decode_entry(key, raw)
     if entry is None:
         return None, "the baseline's cache entry is damaged (the next passing run replaces it)"

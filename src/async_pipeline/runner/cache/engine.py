@@ -3,6 +3,11 @@
 A hit replays the task's stored (redacted) logs and restores its outputs; anything that
 cannot be verified is a miss and the task runs. A store that cannot be reached is dropped
 for the rest of the run with one warning; the run itself never fails because of the cache.
+
+A restore never overwrites a file that changed since the task last left it (see
+``CacheEngine._restore``): outputs are left out of a task's key, so for a task that
+rewrites its inputs in place a hit would otherwise undo the user's edit. A task whose
+outputs match the pipeline file is not cached at all, with one warning.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import orjson
 from async_pipeline.core.cache import FileCache, MemoryCache, RedisCache
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline, Task
-from async_pipeline.core.paths import BASELINES_DIR
+from async_pipeline.core.paths import BASELINES_DIR, DEFAULT_CONFIG
 from async_pipeline.core.steps import AgentStep
 from async_pipeline.redaction import Redactor
 from async_pipeline.runner._files import atomic_write_json, resolves_inside
@@ -89,6 +94,7 @@ class CacheEngine:
         # Directories are checked once per run; a restore never creates symlinks.
         self._inside_cache: dict[str, bool] = {}
         self._all_outputs = all_outputs(pipeline)
+        self._config = _config_file(root, pipeline)
         self.prepared: dict[str, Prepared] = {}
 
     # stores -------------------------------------------------------------------------------
@@ -165,9 +171,24 @@ class CacheEngine:
             dependencies=dependency_keys,
         )
         store = self._store(ref) if ref is not None else None
+        if store is not None and self._holds_config(task):
+            store = None  # not cached this run: no lookup, no store, never a stamp
         prepared = Prepared(task, key, ref, store, files, inputs, dirs=dirs)
         self.prepared[task.id] = prepared
         return prepared
+
+    def _holds_config(self, task: Task) -> bool:
+        """Whether the task's outputs match the pipeline file (then it is not cached: a hit
+        would put a stored copy of pipeline.py back), warning once if so."""
+        config = self._config
+        if config is None or not task.outputs or not Globs(task.outputs).select([config]):
+            return False
+        self.warn(
+            f"cache: {task.id} is not cached: its outputs match the pipeline file {config}, "
+            f"so a cache hit would put a stored copy back over any edit to it; declare "
+            f"outputs that do not match {config}, or set cache=False"
+        )
+        return True
 
     def _inside(self, directory: Path) -> bool:
         """Whether a directory (as it resolves now, symlinks followed) is in the project."""
@@ -191,7 +212,7 @@ class CacheEngine:
             return None
         if entry is None:
             return None
-        if not self._restore(prepared.store, entry):
+        if not self._restore(prepared.task.id, prepared.store, entry):
             return None
         prepared.outputs = {o.path: o.digest for o in entry.outputs}
         prepared.created_at = entry.created_at
@@ -229,17 +250,32 @@ class CacheEngine:
             self._baseline(prepared)
         return None
 
-    def _restore(self, store: CacheStore, entry: Entry) -> bool:
+    def _restore(self, task_id: str, store: CacheStore, entry: Entry) -> bool:
+        """Put the entry's outputs in place; False (a miss: the task runs) if one cannot be.
+
+        A file already there with other bytes is overwritten only if it is still what the
+        task last left (the outputs of its baseline entry): a product, say a build from
+        another branch. Anything else there was changed since, by the user or another
+        tool, perhaps an input the task rewrites in place (``sed -i`` over ``src/**``, whose
+        outputs are left out of its key): running the task is right, restoring would undo
+        the change. Every output is checked before any is written.
+        """
+        writes: list[OutputFile] = []
         for output in entry.outputs:
             destination = self.root / output.path
             if not self._inside(destination.parent):
                 self.warn(f"cache: not restoring {output.path}: it would leave the project")
                 return False
-            if (
-                not os.path.islink(destination)
-                and self.stat_cache.digest(output.path) == output.digest
-            ):
+            if os.path.islink(destination):
+                writes.append(output)  # replaced by a file; the link target is not touched
                 continue
+            current = self.stat_cache.digest(output.path)
+            if current == output.digest:
+                continue
+            if current is not None and self._last_outputs(task_id).get(output.path) != current:
+                return False
+            writes.append(output)
+        for output in writes:
             try:
                 data = store.read_output(entry, output)
             except StoreError as exc:
@@ -248,11 +284,27 @@ class CacheEngine:
             if data is None:
                 return False
             written_at = time.time_ns()
-            _replace_file(destination, data, output.mode)
-            after = os.stat(destination)
+            _replace_file(self.root / output.path, data, output.mode)
+            after = os.stat(self.root / output.path)
             # The bytes just written are known: the next run need not hash them again.
             self.stat_cache.remember(output.path, after, after, output.digest, written_at)
         return True
+
+    def _last_outputs(self, task_id: str) -> dict[str, str]:
+        """The outputs (path -> digest) of the task's baseline entry: what it last left."""
+        try:
+            pointer = orjson.loads(self._baseline_path(task_id).read_bytes())
+            key, ref = str(pointer["key"]), str(pointer["ref"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            return {}
+        if ref.split(":", 1)[0] not in self.pipeline.cache.all_stores():
+            return {}
+        store = self._store(ref)
+        try:
+            entry = store.get(key) if store is not None else None
+        except StoreError:
+            return {}
+        return {o.path: o.digest for o in entry.outputs} if entry is not None else {}
 
     # saves --------------------------------------------------------------------------------
 
@@ -460,6 +512,16 @@ def input_files(
         return []
     minus = task.outputs if task.resolved_inputs else all_outputs
     return Globs(patterns).match(walker, minus=minus)
+
+
+def _config_file(root: Path, pipeline: Pipeline) -> str | None:
+    """The pipeline file, relative to the project root (posix), if it lies inside it. A
+    pipeline built in Python has no path: then the pipeline.py the CLI would load, if any."""
+    if pipeline.config_path is None:
+        return DEFAULT_CONFIG if (root / DEFAULT_CONFIG).is_file() else None
+    config = Path(os.path.realpath(pipeline.config_path))
+    base = Path(os.path.realpath(root))
+    return config.relative_to(base).as_posix() if config.is_relative_to(base) else None
 
 
 def cache_patterns(task: Task) -> tuple[str, ...]:

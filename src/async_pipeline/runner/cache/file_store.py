@@ -10,6 +10,10 @@ file is written under a temporary name and renamed into place, blobs before the 
 names them, so a reader sees a whole entry or none; every read is verified against its
 digest, so a damaged entry is a miss and is removed.
 
+A store directory may be shared with the user's own files (``root="src"``), so what
+housekeeping may delete there is only what :func:`entry_files`, :func:`blob_files` and
+:func:`temporary_files` recognise as written by this module, never anything else.
+
 One file per entry rather than a directory of files, and small outputs inline rather than
 as blobs: each file created costs far more than the bytes in it on this project's CI
 filesystem (see adr/0002-file-store-layout.md).
@@ -18,14 +22,16 @@ filesystem (see adr/0002-file-store-layout.md).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from async_pipeline.runner.cache.inputs import digest_file
 from async_pipeline.runner.cache.store import (
     ENTRY_FORMAT,
     Entry,
@@ -39,9 +45,13 @@ __all__ = [
     "INLINE_MAX",
     "MAGIC",
     "FileStore",
+    "blob_files",
     "crash_hook",
+    "decode_entry",
+    "entry_files",
     "read_entry_logs",
     "referenced_blobs",
+    "temporary_files",
 ]
 
 MAGIC = b"async-pipeline cache entry\n"
@@ -49,6 +59,10 @@ ENTRY_SUFFIX = ".entry"
 SECTIONS = ("outputs.json", "inputs.json", "stdout.log", "stderr.log")
 INLINE_SECTION = "outputs.bin"
 INLINE_MAX = 1024 * 1024
+# Keys and blob names are sha256 hex digests; a temporary is named after the first 24
+# characters of the file it becomes and 6 random bytes (see _temporary_name).
+_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{24}-[0-9a-f]{12}\Z")
 
 # Tests set this to a callable invoked between the files of a write, to kill the process there.
 crash_hook: Any = None
@@ -83,7 +97,7 @@ class FileStore:
         except OSError:
             self.delete(key)
             return None
-        entry = _decode(key, raw)
+        entry = decode_entry(key, raw)
         if entry is None:
             self.delete(key)
             return None
@@ -140,14 +154,18 @@ class FileStore:
 def read_entry_logs(path: Path, key: str) -> tuple[bytes, bytes] | None:
     """The stored stdout and stderr of the entry file at ``path`` (verified), else None."""
     try:
-        entry = _decode(key, path.read_bytes())
+        entry = decode_entry(key, path.read_bytes())
     except OSError:
         return None
     return None if entry is None else (entry.stdout, entry.stderr)
 
 
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".tmp-{path.name[:24]}-{secrets.token_hex(6)}")
+
+
 def _publish(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".tmp-{path.name[:24]}-{secrets.token_hex(6)}")
+    temporary = _temporary_name(path)
     try:
         with open(temporary, "wb") as handle:
             half = len(data) // 2
@@ -183,7 +201,7 @@ def _encode(entry: Entry, inline: Mapping[str, bytes]) -> bytes:
     return MAGIC + digest_bytes(rest).encode() + b"\n" + rest
 
 
-def _decode(key: str, raw: bytes) -> Entry | None:
+def decode_entry(key: str, raw: bytes) -> Entry | None:
     """The entry if the file is whole and every digest matches, else None."""
     if not raw.startswith(MAGIC):
         return None
@@ -253,14 +271,101 @@ def _decode(key: str, raw: bytes) -> Entry | None:
         return None
 
 
-def referenced_blobs(directory: Path) -> set[str]:
-    """Digests named by the entries in ``directory`` (unreadable entries name none)."""
+def referenced_blobs(directory: Path, entries: Iterable[Path] | None = None) -> set[str]:
+    """Digests named by the entries in ``directory``, or by ``entries`` (paths of entry
+    files) when given; unreadable entries name none."""
     named: set[str] = set()
-    for path in directory.glob(f"*{ENTRY_SUFFIX}"):
+    for path in directory.glob(f"*{ENTRY_SUFFIX}") if entries is None else entries:
         try:
-            entry = _decode(path.name[: -len(ENTRY_SUFFIX)], path.read_bytes())
+            entry = decode_entry(path.name[: -len(ENTRY_SUFFIX)], path.read_bytes())
         except OSError:
             continue
         if entry is not None:
             named.update(o.digest for o in entry.outputs if o.path not in entry.inline)
     return named
+
+
+# What the store wrote ------------------------------------------------------------------
+#
+# ``strict``: the directory may hold the user's files too (a store root outside .async/),
+# so a name is not enough: an entry must be named by a key and start with MAGIC, a
+# temporary must carry the exact name _publish gives it, a blob must be named by the
+# digest of its bytes. Without it (a directory under .async/, all of it ours) names do:
+# ``*.entry``, ``.tmp-*``, digest-named blobs. Either way only regular files (never a
+# symlink, never a directory) directly in the directory or in its ``blobs/`` are listed.
+
+
+def _regular_files(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as listing:
+            found = []
+            for entry in listing:
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        found.append(entry)
+                except OSError:
+                    continue
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    return sorted(found, key=lambda e: e.name)
+
+
+def _blobs_directory(directory: Path) -> Path | None:
+    blobs = directory / "blobs"
+    return blobs if blobs.is_dir() and not blobs.is_symlink() else None
+
+
+def _starts_with_magic(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def entry_files(directory: Path, *, strict: bool = True) -> list[Path]:
+    """The entry files the store wrote in ``directory``, by name."""
+    found = []
+    for entry in _regular_files(directory):
+        name = entry.name
+        if not name.endswith(ENTRY_SUFFIX):
+            continue
+        if strict and not (
+            _DIGEST.match(name[: -len(ENTRY_SUFFIX)]) and _starts_with_magic(entry.path)
+        ):
+            continue
+        found.append(Path(entry.path))
+    return found
+
+
+def temporary_files(directory: Path, *, strict: bool = True) -> list[Path]:
+    """Temporaries of unfinished writes, in ``directory`` and in its ``blobs/``."""
+    found = []
+    blobs = _blobs_directory(directory)
+    for folder in (directory,) if blobs is None else (directory, blobs):
+        for entry in _regular_files(folder):
+            name = entry.name
+            if _TEMPORARY.match(name) if strict else name.startswith(".tmp-"):
+                found.append(Path(entry.path))
+    return found
+
+
+def blob_files(directory: Path, *, strict: bool = True, skip: Container[str] = ()) -> list[Path]:
+    """The blobs in ``directory/blobs`` but those named in ``skip``. Strict, each is hashed
+    (only what is left after ``skip``) to check it is what its name says."""
+    blobs = _blobs_directory(directory)
+    if blobs is None:
+        return []
+    found = []
+    for entry in _regular_files(blobs):
+        name = entry.name
+        if name in skip or not _DIGEST.match(name):
+            continue
+        if strict:
+            try:
+                if digest_file(entry.path) != name:
+                    continue
+            except OSError:
+                continue
+        found.append(Path(entry.path))
+    return found

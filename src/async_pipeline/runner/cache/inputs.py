@@ -220,6 +220,15 @@ class Globs:
                     chosen.pop(path, None)
         return sorted(chosen)
 
+    def select(self, paths: Iterable[str]) -> list[str]:
+        """Those of ``paths`` (relative, files) the patterns match: included, not excluded."""
+        listed = list(paths)
+        chosen = dict.fromkeys(p for pattern in self.include for p in _filter(pattern, listed))
+        for pattern in self.exclude:
+            for path in _filter(pattern, list(chosen)):
+                del chosen[path]
+        return list(chosen)
+
 
 def _expand(pattern: str, walker: Walker) -> list[str]:
     base, regex = _compile(pattern)
