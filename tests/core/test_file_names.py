@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from async_pipeline import agent, define_cache, file_cache, source, task
+from async_pipeline import agent, define_cache, file_cache, sh, source, task
 from async_pipeline.core.cache import FileCache
 
 from ._support import build, error_of
@@ -157,3 +157,14 @@ def test_file_cache_root_of_its_own_is_accepted(root: str) -> None:
 def test_file_store_built_directly_is_checked_by_define_cache(root: str) -> None:
     error = error_of(lambda: define_cache(stores={"local": FileCache(root=root)}))
     assert (error.code, error.path) == ("ASYNC_PIPELINE_INVALID_PATH", "cache.stores.local.root")
+
+
+def test_a_task_id_too_long_to_name_its_files_is_rejected() -> None:
+    group = "g" * 120
+    fits = {group: {"t" * 79: task(sh("true"))}}  # 120 + 1 + 79 = 200 bytes
+    assert f"{group}.{'t' * 79}" in build(tasks=fits).tasks
+    error = error_of(lambda: build(tasks={group: {"t" * 80: task(sh("true"))}}))
+    assert error.code == "ASYNC_PIPELINE_INVALID_VALUE"
+    assert "at most 200 bytes" in error.message
+    wide = error_of(lambda: build(tasks={"\u00e9" * 101: task(sh("true"))}))  # 202 bytes
+    assert wide.code == "ASYNC_PIPELINE_INVALID_VALUE"

@@ -71,6 +71,10 @@ class Context:
     agents: Mapping[str, AgentProfile]
 
 
+# Task ids name files (<id>.stdout.log, <id>.json): well within a file name's 255 bytes.
+MAX_TASK_ID_BYTES = 200
+
+
 def flatten(value: object, path: str = "tasks", scope: tuple[str, ...] = ()) -> list[FlatTask]:
     """Groups become dotted ids; a ``default`` (or ``index``) child is the group's own id.
 
@@ -85,6 +89,13 @@ def flatten(value: object, path: str = "tasks", scope: tuple[str, ...] = ()) -> 
             task_id = ".".join(scope)
         else:
             task_id = ".".join((*scope, key))
+        if len(task_id.encode()) > MAX_TASK_ID_BYTES:
+            raise invalid(
+                item_path,
+                f"a task id of at most {MAX_TASK_ID_BYTES} bytes (it names files such as "
+                "<id>.stdout.log); shorten the name or its groups'",
+                task_id,
+            )
         if isinstance(item, TaskDecl):
             found.append(FlatTask(task_id, scope, item_path, item.fields, item.items))
         elif isinstance(item, Mapping) and _is_raw_task(item):

@@ -56,9 +56,21 @@ def test_globs_select_the_expected_files(
     assert Globs(patterns).match(Walker(tmp_path)) == expected
 
 
+def test_files_the_outputs_exclude_with_a_bang_stay_inputs(tmp_path: Path) -> None:
+    _tree(tmp_path, FILES)
+    outputs = Globs(["src/**", "!src/deep/**"])
+    assert Globs(["src/**"]).match(Walker(tmp_path), minus=[outputs]) == [
+        "src/deep/c.py",
+        "src/deep/deeper/d.py",
+    ]
+    # Each set of outputs keeps its own excludes: another's "src/deep/**" still takes it.
+    both = [outputs, Globs(["src/deep/**"])]
+    assert Globs(["src/**"]).match(Walker(tmp_path), minus=both) == []
+
+
 def test_everything_excludes_git_async_node_modules_and_the_tasks_outputs(tmp_path: Path) -> None:
     _tree(tmp_path, FILES)
-    found = Globs(["**"]).match(Walker(tmp_path), minus=["dist/**"])
+    found = Globs(["**"]).match(Walker(tmp_path), minus=[Globs(["dist/**"])])
     assert found == [
         "docs/readme.md",
         "package.json",

@@ -178,3 +178,18 @@ def test_a_pipeline_built_in_python_protects_the_projects_pipeline_py(tmp_path: 
         assert record.status == "passed" and record.tasks[0].cache_hit is False
         assert len(record.warnings) == 1 and "pipeline file pipeline.py" in record.warnings[0]
     assert _entries(root) == []
+
+
+def test_a_file_the_outputs_exclude_stays_in_the_key(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path,
+        "cat src/a.txt src/b.txt > src/gen.txt",
+        ["src/**"],
+        ["src/*.txt", "!src/b.txt", "!src/a.txt"],
+    )
+    assert _run(root).task["cacheHit"] is False
+    assert _run(root).task["cacheHit"] is True
+    (root / "src" / "b.txt").write_text("b changed\n")  # not an output: an input
+    changed = _run(root)
+    assert changed.task["cacheHit"] is False
+    assert (root / "src" / "gen.txt").read_text() == "one  two\nb changed\n"

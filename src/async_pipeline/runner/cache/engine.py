@@ -498,19 +498,28 @@ def _listings_unchanged(root: Path, dirs: Mapping[str, list[int]]) -> bool:
     return bool(dirs)
 
 
-def all_outputs(pipeline: Pipeline) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(o for t in pipeline.tasks.values() for o in t.outputs))
+def all_outputs(pipeline: Pipeline) -> tuple[Globs, ...]:
+    """What any task declares as output: the outputs of every task without ``!`` excludes
+    as one set of patterns, then one per task with excludes (they apply to its own)."""
+    plain: dict[str, None] = {}
+    own: list[Globs] = []
+    for task in pipeline.tasks.values():
+        if any(o.startswith("!") for o in task.outputs):
+            own.append(Globs(task.outputs))
+        else:
+            plain.update(dict.fromkeys(task.outputs))
+    return (Globs(tuple(plain)), *own) if plain else tuple(own)
 
 
 def input_files(
-    task: Task, patterns: tuple[str, ...], walker: Walker, all_outputs: tuple[str, ...]
+    task: Task, patterns: tuple[str, ...], walker: Walker, all_outputs: tuple[Globs, ...]
 ) -> list[str]:
     """Files matching the task's inputs, less its outputs. A task that declares no inputs
     gets every project file less what any task declares as output: products of the
     pipeline are not its sources."""
     if not patterns:
         return []
-    minus = task.outputs if task.resolved_inputs else all_outputs
+    minus = (Globs(task.outputs),) if task.resolved_inputs else all_outputs
     return Globs(patterns).match(walker, minus=minus)
 
 

@@ -208,16 +208,23 @@ class Globs:
         self.include = [p for p in patterns if not p.startswith("!")]
         self.exclude = [p[1:] for p in patterns if p.startswith("!")]
 
-    def match(self, walker: Walker, *, minus: Iterable[str] = ()) -> list[str]:
-        """Files matched by the includes, less the excludes and ``minus`` patterns."""
+    def match(self, walker: Walker, *, minus: Iterable[Globs] = ()) -> list[str]:
+        """Files matched by the includes, less the excludes and what any of ``minus``
+        matches (each with its own excludes: ``!dist/keep/**`` among outputs keeps those
+        files out of the outputs, so in the inputs)."""
         chosen: dict[str, None] = {}
         for pattern in self.include:
             chosen.update(dict.fromkeys(_expand(pattern, walker)))
-        dropped = [*self.exclude, *minus]
-        if dropped and chosen:
-            for pattern in dropped:
-                for path in _filter(pattern, list(chosen)):
-                    chosen.pop(path, None)
+        for pattern in self.exclude:
+            if not chosen:
+                break
+            for path in _filter(pattern, list(chosen)):
+                del chosen[path]
+        for other in minus:
+            if not chosen:
+                break
+            for path in other.select(chosen):
+                del chosen[path]
         return sorted(chosen)
 
     def select(self, paths: Iterable[str]) -> list[str]:
