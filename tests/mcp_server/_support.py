@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import mcp_types as types
 from mcp.client.session import ClientSession
@@ -27,18 +27,23 @@ class Connected(NamedTuple):
 
 
 @asynccontextmanager
-async def mcp_session(cwd: Path, *args: str) -> AsyncIterator[Connected]:
-    """An initialized session with ``python -m async_pipeline mcp ARGS`` run in ``cwd``."""
+async def mcp_session(
+    cwd: Path, *args: str, errlog: TextIO | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[Connected]:
+    """An initialized session with ``python -m async_pipeline mcp ARGS`` run in ``cwd``.
+
+    The server's stderr goes to ``errlog`` (a real file) when given, else to a temporary one.
+    """
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "async_pipeline", "mcp", *args],
         cwd=cwd,
-        env=dict(os.environ),
+        env=dict(os.environ) if env is None else env,
     )
     # The server's stderr (its log) goes to a real file: the client hands it to a process.
-    with tempfile.TemporaryFile("w+") as errlog:
+    with tempfile.TemporaryFile("w+") as scratch:
         async with (
-            stdio_client(params, errlog=errlog) as (read, write),
+            stdio_client(params, errlog=errlog or scratch) as (read, write),
             ClientSession(read, write) as session,
         ):
             yield Connected(session, await session.initialize())

@@ -126,6 +126,9 @@ async def test_a_context_pack_resource_is_the_pack_of_the_failed_task(
         ("{run}/context/..%2Fexecution", "ASYNC_PIPELINE_UNKNOWN_TASK"),
         ("{run}/logs/check", "ASYNC_PIPELINE_USAGE"),
         ("", "ASYNC_PIPELINE_UNKNOWN_RUN"),
+        ("%ff", "ASYNC_PIPELINE_USAGE"),
+        ("%c3%28", "ASYNC_PIPELINE_USAGE"),
+        ("{run}/context/%ff", "ASYNC_PIPELINE_USAGE"),
     ],
 )
 async def test_unknown_or_malformed_uris_are_invalid_params_errors_with_a_code(
@@ -145,3 +148,41 @@ async def test_a_uri_of_another_scheme_is_an_invalid_params_error(
         await session.read_resource("file:///etc/passwd")
     assert caught.value.code == -32602
     assert caught.value.data["error"]["code"] == "ASYNC_PIPELINE_USAGE"
+
+
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        ("read_run", lambda client: client.read_resource(f"{RUNS}20260101T000000000Z-aaaaaa")),
+        ("list_runs", lambda client: client.list_resources()),
+    ],
+)
+async def test_an_unexpected_failure_is_an_internal_error_without_its_internals(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    call: Any,
+) -> None:
+    from mcp import Client
+
+    from async_pipeline.mcp_server import ServerOptions, tool_specs
+    from async_pipeline.mcp_server._server import build_server
+    from async_pipeline.query import _data
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "internal detail")
+
+    # No record on disk makes the query layer fail this way; the seam stands in for a bug.
+    monkeypatch.setattr(_data, method, broken)
+    (tmp_path / "pipeline.py").write_text(
+        'from async_pipeline import define_pipeline\npipeline = define_pipeline(name="p")\n'
+    )
+    options = ServerOptions(cwd=tmp_path)
+    with anyio.fail_after(TIMEOUT):
+        async with Client(build_server(options, tool_specs(options)), mode="legacy") as client:
+            with pytest.raises(MCPError) as caught:
+                await call(client)
+    assert caught.value.code == -32603
+    assert "internal detail" not in caught.value.error.model_dump_json()
+    assert "internal detail" in caplog.text  # the operator's log keeps it

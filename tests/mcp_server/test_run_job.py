@@ -200,3 +200,83 @@ async def test_run_job_skips_what_the_job_stamp_proves_and_leaves_a_stamp(tmp_pa
             _flip_last_byte(next((tmp_path / ".async" / "cache" / "tasks").glob("*.entry")))
             assert await hit()
     assert (tmp_path / "out" / "c.txt").read_text() == "one\n"
+
+
+SECRET_PIPELINE = """
+from async_pipeline import define_pipeline, env, job, sh, task
+
+pipeline = define_pipeline(
+    name="secret-demo",
+    env={"TOKEN": env.secret("ASYNC_PIPELINE_TEST_ABSENT_SECRET")},
+    tasks={"a": task(sh("touch marker"))},
+    jobs={"quick": job(target="a")},
+)
+"""
+
+
+async def test_a_runner_error_is_answered_with_its_own_code_and_no_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pipeline.py").write_text(SECRET_PIPELINE)
+    environ = {k: v for k, v in os.environ.items() if k != "ASYNC_PIPELINE_TEST_ABSENT_SECRET"}
+    with anyio.fail_after(TIMEOUT), (tmp_path / "server.err").open("w+") as errlog:
+        async with mcp_session(tmp_path, "--allow-run", errlog=errlog, env=environ) as (s, _):
+            error = error_of(await s.call_tool("run_job", {"job": "quick"}))
+    assert error["code"] == "ASYNC_PIPELINE_ENV_MISSING"
+    assert not (tmp_path / "marker").exists()
+    assert "Traceback" not in (tmp_path / "server.err").read_text()
+
+
+async def test_run_job_while_another_runs_is_run_active(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    a_done = anyio.Event()
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        if message == "a passed":
+            a_done.set()
+
+    with anyio.fail_after(TIMEOUT), (tmp_path / "server.err").open("w+") as errlog:
+        async with mcp_session(root, "--allow-run", errlog=errlog) as (session, _):
+            async with anyio.create_task_group() as group:
+                first = []
+
+                async def run() -> None:
+                    first.append(
+                        await session.call_tool(
+                            "run_job", {"job": "gated"}, progress_callback=on_progress
+                        )
+                    )
+
+                group.start_soon(run)
+                await a_done.wait()
+                second = await session.call_tool("run_job", {"job": "quick"})
+                (root / "release").touch()
+    assert error_of(second)["code"] == "ASYNC_PIPELINE_RUN_ACTIVE"
+    assert first[0].structured_content["status"] == "passed"
+    assert [r["jobId"] for r in records(root)] == ["gated"]
+    assert "Traceback" not in (tmp_path / "server.err").read_text()
+
+
+async def test_run_job_takes_a_whole_number_concurrency_given_as_a_float(tmp_path: Path) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with mcp_session(project(tmp_path), "--allow-run") as (session, _):
+            fraction = await session.call_tool("run_job", {"job": "quick", "concurrency": 1.5})
+            whole = await session.call_tool("run_job", {"job": "quick", "concurrency": 2.0})
+    assert error_of(fraction)["path"] == "concurrency"
+    assert whole.structured_content is not None
+    assert (whole.structured_content["status"], whole.structured_content["concurrency"]) == (
+        "passed",
+        2,
+    )
+
+
+def test_a_group_holding_one_pipeline_error_is_that_error() -> None:
+    from async_pipeline.errors import PipelineError
+    from async_pipeline.mcp_server._server import sole_pipeline_error
+
+    error = PipelineError("ASYNC_PIPELINE_RUN_ACTIVE", "busy")
+    assert sole_pipeline_error(ExceptionGroup("g", [ExceptionGroup("h", [error])])) is error
+    assert sole_pipeline_error(ExceptionGroup("g", [error, ValueError()])) is None
+    assert sole_pipeline_error(ExceptionGroup("g", [error, error])) is None
+    assert sole_pipeline_error(ExceptionGroup("g", [ValueError()])) is None
+    assert sole_pipeline_error(ValueError()) is None

@@ -192,6 +192,11 @@ BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str | None]] = [
     ("list_runs", {"limit": "5"}, "limit"),
     ("read_run", {"runId": None}, "runId"),
     ("diff_inputs", {"task": "x" * 5000}, "task"),
+    ("list_tasks", {"limit": 1.5}, "limit"),
+    ("list_tasks", {"offset": -1.0}, "offset"),
+    ("graph", {"offset": 2**31}, "offset"),
+    ("graph", {"limit": 1e23}, "limit"),
+    ("list_runs", {"limit": 2.5}, "limit"),
 ]
 
 
@@ -203,6 +208,35 @@ async def test_unknown_or_mistyped_arguments_are_rejected_with_their_path(
             error = error_of(await minimal.call_tool(name, arguments))
             assert (error["code"], error["path"]) == ("ASYNC_PIPELINE_USAGE", path), name
             assert len(error["message"]) < 400
+
+
+async def test_whole_number_floats_are_taken_as_integers(
+    full: Connected, runs: ClientSession
+) -> None:
+    as_floats = await answers(full.session, "list_tasks", [{"limit": 1.0, "offset": 2.0}])
+    as_floats += await answers(full.session, "graph", [{"limit": 3.0, "offset": 1.0}])
+    as_ints = await answers(full.session, "list_tasks", [{"limit": 1, "offset": 2}])
+    as_ints += await answers(full.session, "graph", [{"limit": 3, "offset": 1}])
+    assert as_floats == as_ints
+    assert await answers(runs, "list_runs", [{"limit": 1.0}]) == await answers(
+        runs, "list_runs", [{"limit": 1}]
+    )
+
+
+def test_every_integer_argument_is_bounded() -> None:
+    from async_pipeline.mcp_server import ServerOptions, tool_specs
+    from async_pipeline.mcp_server._schemas import MAX_INTEGER
+
+    specs = tool_specs(ServerOptions(cwd=Path.cwd(), allow_run=True))
+    integers = [
+        (spec.name, name, schema)
+        for spec in specs
+        for name, schema in spec.input_schema["properties"].items()
+        if schema.get("type") == "integer"
+    ]
+    assert {name for _, name, _ in integers} == {"limit", "offset", "concurrency"}
+    for tool, name, schema in integers:
+        assert 0 <= schema["minimum"] <= schema["maximum"] <= MAX_INTEGER, (tool, name)
 
 
 async def test_an_unknown_tool_is_a_jsonrpc_invalid_params_error(minimal: ClientSession) -> None:

@@ -3,9 +3,10 @@
 The SDK's stdio transport drops a line it cannot validate without a word, so a host that
 sent a typo waits forever. JSON-RPC 2.0 asks for a reply instead: ``-32700`` when the line
 is not JSON, ``-32600`` when it is not a request object, with ``id: null`` whenever the id
-cannot be read. This module decides, for one line, which of three things happens (see
-adr/0003): the message goes on to the SDK, an error goes back, or (a malformed
-notification, a stray response) nothing happens at all.
+cannot be read. This module decides, for one line, which of four things happens (see
+adr/0003): the message goes on to the SDK, an error goes back, the line is a batch (a JSON
+array, whose elements get the same decision one by one), or (a malformed notification, a
+stray response) nothing happens at all.
 
 It is pure and synchronous so it can be tested without a process; ``_stdio`` does the I/O.
 """
@@ -20,12 +21,26 @@ import mcp_types as types
 import orjson
 import pydantic
 
-__all__ = ["MAX_LINE_BYTES", "LineSplitter", "Oversized", "Reply", "error_reply", "triage"]
+__all__ = [
+    "BATCH_VERSIONS",
+    "MAX_LINE_BYTES",
+    "Batch",
+    "LineSplitter",
+    "Oversized",
+    "Reply",
+    "batch_refused",
+    "error_reply",
+    "triage",
+    "triage_value",
+]
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
 """Longest line we read; longer ones are answered with ``-32600`` and skipped unread."""
 
 _BLANK = b" \t\r"
+
+BATCH_VERSIONS = frozenset({"2025-03-26"})
+"""MCP revisions with JSON-RPC batches: added in 2025-03-26, removed again in 2025-06-18."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +108,27 @@ def error_reply(code: int, message: str, request_id: Any = None) -> Reply:
     return Reply(types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A non-empty JSON array: a JSON-RPC batch, its elements not yet looked at."""
+
+    items: tuple[Any, ...]
+
+
+def batch_refused() -> Reply:
+    """The one answer to a whole batch on a session whose protocol has no batches."""
+    return error_reply(types.INVALID_REQUEST, "Invalid Request: batches are not supported")
+
+
 def _valid_id(value: Any) -> bool:
     # MCP ids are strings or integers; null, booleans and fractions are refused (a bool is
     # an int to Python, so it is ruled out first).
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def triage(line: bytes | Oversized) -> types.JSONRPCMessage | Reply | None:
-    """What to do with one line: a message for the SDK, an error to send back, or nothing."""
+def triage(line: bytes | Oversized) -> types.JSONRPCMessage | Reply | Batch | None:
+    """What to do with one line: a message for the SDK, an error to send back, a batch to
+    take apart (when the session's protocol has batches), or nothing."""
     if isinstance(line, Oversized):
         return error_reply(
             types.INVALID_REQUEST,
@@ -115,8 +143,15 @@ def triage(line: bytes | Oversized) -> types.JSONRPCMessage | Reply | None:
     except orjson.JSONDecodeError as exc:
         return error_reply(types.PARSE_ERROR, f"Parse error: {exc}")
     if isinstance(data, list):
-        # MCP has no batches (removed in 2025-06-18); answer once, for the whole array.
-        return error_reply(types.INVALID_REQUEST, "Invalid Request: batches are not supported")
+        # JSON-RPC answers an empty array with one error object, never with an empty array.
+        if not data:
+            return error_reply(types.INVALID_REQUEST, "Invalid Request: empty batch")
+        return Batch(tuple(data))
+    return triage_value(data)
+
+
+def triage_value(data: Any) -> types.JSONRPCMessage | Reply | None:
+    """:func:`triage` for one parsed value: a whole line, or one element of a batch."""
     if not isinstance(data, dict):
         return error_reply(types.INVALID_REQUEST, "Invalid Request: not a JSON object")
     return _check_envelope(data)

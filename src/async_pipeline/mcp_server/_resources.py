@@ -137,7 +137,7 @@ def _parse(uri: str) -> tuple[str, str | None]:
         )
     # Segments are percent-decoded one by one, so an encoded "/" stays inside its segment
     # (and is then refused by the id checks) instead of changing the URI's shape.
-    parts = [unquote(part, errors="strict") for part in uri[len(_RUNS) :].split("/")]
+    parts = [_decoded(part) for part in uri[len(_RUNS) :].split("/")]
     if len(parts) == 1:
         return parts[0], None
     if len(parts) == 3 and parts[1] == "context":
@@ -147,6 +147,18 @@ def _parse(uri: str) -> tuple[str, str | None]:
         f"no such resource: {uri!r}",
         hint=f"use {_RUNS}{{runId}} or {_RUNS}{{runId}}/context/{{taskId}}",
     )
+
+
+def _decoded(segment: str) -> str:
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise QueryError(
+            "ASYNC_PIPELINE_USAGE",
+            f"{segment[:200]!r} does not percent-decode to UTF-8 text",
+            path=segment[:200],
+            hint="run ids and task ids are text: percent-encode their UTF-8 bytes",
+        ) from None
 
 
 def _pack(root: Path, run_id: str, task_id: str) -> Any:

@@ -14,9 +14,12 @@ from typing import Any
 
 from async_pipeline.errors import UsageError
 
-__all__ = ["check_arguments", "output_schema", "strict_object"]
+__all__ = ["MAX_INTEGER", "check_arguments", "output_schema", "strict_object"]
 
 _DEFS = "#/$defs/"
+
+MAX_INTEGER = 2**31 - 1
+"""The largest value any integer argument accepts: every one declares a ``maximum``."""
 
 
 def strict_object(
@@ -58,8 +61,13 @@ _VALIDATORS: dict[str, Any] = {}
 _MAX_DETAIL = 200
 
 
-def check_arguments(tool: str, schema: dict[str, Any], arguments: Mapping[str, Any]) -> None:
-    """Raise ``ASYNC_PIPELINE_USAGE`` naming the first argument that breaks ``schema``."""
+def check_arguments(
+    tool: str, schema: dict[str, Any], arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``arguments`` checked against ``schema``, integers as ``int``s.
+
+    Raise ``ASYNC_PIPELINE_USAGE`` naming the first argument that breaks ``schema``.
+    """
     # jsonschema ships no type information and its stubs are not a dependency of ours.
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
     from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
@@ -69,7 +77,7 @@ def check_arguments(tool: str, schema: dict[str, Any], arguments: Mapping[str, A
         validator = _VALIDATORS[tool] = Draft202012Validator(schema)
     error = best_match(validator.iter_errors(dict(arguments)))
     if error is None:
-        return
+        return _with_ints(schema, arguments)
     where = ".".join(str(part) for part in error.absolute_path)
     allowed = ", ".join(schema.get("properties", {})) or "none"
     if error.validator == "additionalProperties":
@@ -90,3 +98,15 @@ def check_arguments(tool: str, schema: dict[str, Any], arguments: Mapping[str, A
         path=where or None,
         hint=f"arguments of {tool}: {allowed}",
     )
+
+
+def _with_ints(schema: dict[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    # JSON Schema counts 1.0 as an integer (and JSON parsers may hand one over as a float),
+    # so a valid "integer" can be a whole float here; its bounds are already checked.
+    properties = schema.get("properties", {})
+    return {
+        name: int(value)
+        if isinstance(value, float) and properties.get(name, {}).get("type") == "integer"
+        else value
+        for name, value in arguments.items()
+    }

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from async_pipeline.errors import PipelineError, UsageError
 from async_pipeline.mcp_server import _resources
+from async_pipeline.mcp_server._refusals import explain_refusals
 from async_pipeline.mcp_server._schemas import check_arguments, output_schema
 from async_pipeline.mcp_server._tools import ToolSpec
 
-__all__ = ["Call", "ServerOptions", "build_server"]
+__all__ = ["Call", "ServerOptions", "build_server", "sole_pipeline_error"]
 
 logger = logging.getLogger("async_pipeline.mcp_server")
 _LOG_LEVELS = {
@@ -108,6 +110,36 @@ def failure(exc: PipelineError) -> types.CallToolResult:
     )
 
 
+@contextmanager
+def _no_internals(method: str) -> Iterator[None]:
+    """Let ``MCPError``s through; turn anything else into a bare ``-32603``.
+
+    Left alone, the SDK would answer an unexpected exception with code 0 and its message
+    (internals, such as a decoder's complaint). The traceback is for the operator's stderr.
+    """
+    try:
+        yield
+    except MCPError:
+        raise
+    except Exception:
+        logger.exception("%s failed", method)
+        raise MCPError(code=types.INTERNAL_ERROR, message="Internal error") from None
+
+
+def sole_pipeline_error(exc: BaseException) -> PipelineError | None:
+    """The ``PipelineError`` a task group wrapped, when it is all the group holds.
+
+    A handler that runs work in a task group (``run_job`` beside its progress pump) gets
+    even a single failure back as an ``ExceptionGroup``. One ``PipelineError`` in it is
+    still the caller's answer; several errors, or anything else, are not.
+    """
+    if isinstance(exc, PipelineError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return sole_pipeline_error(exc.exceptions[0])
+    return None
+
+
 def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[Any]:
     """A server offering ``specs`` (the caller leaves ``run_job`` out unless allowed)."""
     from async_pipeline import __version__
@@ -150,12 +182,14 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
                 )
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         try:
-            arguments = params.arguments or {}
-            check_arguments(spec.name, spec.input_schema, arguments)
+            arguments = check_arguments(spec.name, spec.input_schema, params.arguments or {})
             return answer(await spec.handler(Call(options, ctx), arguments))
         except PipelineError as exc:
             return failure(exc)
         except Exception as exc:
+            sole = sole_pipeline_error(exc)
+            if sole is not None:
+                return failure(sole)
             # Our bug, not the caller's: log it for the operator (stderr), answer with a code.
             logger.exception("tool %s failed", spec.name)
             return failure(
@@ -169,23 +203,26 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await _resources.list_resources(options, ctx, params)
+        with _no_internals(ctx.method):
+            return await _resources.list_resources(options, ctx, params)
 
     async def list_templates(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return await _resources.list_templates(options, ctx, params)
+        with _no_internals(ctx.method):
+            return await _resources.list_templates(options, ctx, params)
 
     async def read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        return await _resources.read_resource(options, ctx, params)
+        with _no_internals(ctx.method):
+            return await _resources.read_resource(options, ctx, params)
 
     # Logging is a deprecated MCP capability (SEP-2577) that hosts and the conformance suite
     # still exercise; answering it is harmless, and its deprecation notice is not for users.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MCPDeprecationWarning)
-        return Server(
+        server: Server[Any] = Server(
             "async-pipeline",
             version=__version__,
             title="async-pipeline",
@@ -198,3 +235,6 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
             on_list_resource_templates=list_templates,
             on_read_resource=read_resource,
         )
+    # Inside the SDK's own (OpenTelemetry) middleware, so its spans record our answers.
+    server.middleware.append(explain_refusals)
+    return server

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from async_pipeline.mcp_server._schemas import strict_object
+from async_pipeline.mcp_server._schemas import MAX_INTEGER, strict_object
 
 if TYPE_CHECKING:
     from async_pipeline.core.model import Pipeline
@@ -138,10 +138,16 @@ _JOB = {**_TEXT, "description": "Only tasks the job runs (its targets and their 
 _LIMIT = {
     "type": "integer",
     "minimum": 0,
+    "maximum": MAX_INTEGER,
     "description": "Tasks per answer (default 200; 0 for all). A cut answer says truncated, "
     "with nextOffset to continue from.",
 }
-_OFFSET = {"type": "integer", "minimum": 0, "description": "Skip this many tasks (paging)."}
+_OFFSET = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_INTEGER,
+    "description": "Skip this many tasks (paging).",
+}
 
 INSPECTION_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
