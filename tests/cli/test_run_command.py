@@ -314,11 +314,12 @@ def test_a_bad_setting_fails_even_a_run_the_job_stamp_would_prove(
     )
     for _ in range(2):
         assert run_cli(["run", "a"], tmp_path).code == 0
-    proof = stamp.check_stamp(tmp_path, "a", tmp_path / "pipeline.py", {"PATH": os.environ["PATH"]})
+    # The runs above saw the process env (CI among what a stamp checks): so does the proof.
+    proof = stamp.check_stamp(tmp_path, "a", tmp_path / "pipeline.py", dict(os.environ))
     assert proof is not None and proof.complete  # the next run would not load pipeline.py
     before = run_ids(tmp_path)
     err = io.StringIO()
-    env = {"PATH": os.environ["PATH"], "ASYNC_PIPELINE_KEEP_RUNS": "-1"}
+    env = {**os.environ, "ASYNC_PIPELINE_KEEP_RUNS": "-1"}
     code = main(["run", "a"], cwd=tmp_path, stdout=io.StringIO(), stderr=err, env=env)
     assert code == 1
     assert "error[ASYNC_PIPELINE_USAGE]: ASYNC_PIPELINE_KEEP_RUNS" in err.getvalue()
