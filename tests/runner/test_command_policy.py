@@ -161,3 +161,46 @@ def test_run_pipeline_cli_applies_the_command_policy(tmp_path: Path) -> None:
     assert denied.exit_code == 1 and "ASYNC_PIPELINE_COMMAND_DENIED" in denied.stderr
     missing = run_pipeline_cli(["run", "hello"], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
     assert missing.exit_code == 1 and "ASYNC_PIPELINE_ENV_MISSING" in missing.stderr
+
+
+def _cached_agent(tmp_path: Path, policy: Any) -> Any:
+    tool = tmp_path / "canary_agent.py"
+    tool.write_text(CANARY_AGENT)
+    return define_pipeline(
+        name="p",
+        agents={
+            "a": {
+                "command": [sys.executable, str(tool), str(tmp_path / "spawned.txt")],
+                "model": "m",
+            }
+        },
+        commands=policy,
+        tasks={
+            "t": task(
+                agent(use="a", prompt="go", stdout_to="out.md"), outputs=["out.md"], cache=True
+            )
+        },
+        jobs={"j": job(target="t")},
+    )
+
+
+def test_a_mocked_answer_is_never_cached_and_never_hides_the_mock(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    marker = tmp_path / "spawned.txt"
+    tool_argv = [sys.executable, str(tmp_path / "canary_agent.py")]
+    mocked = command.policy(
+        rules=[command.rule(prefix=tool_argv, action=command.mock(code=0, stdout="MOCKED\n"))]
+    )
+    first = _run(_cached_agent(tmp_path, mocked), repo)
+    assert first.status == "passed" and not marker.exists()
+    assert first.warnings == ["cache: not used in this run: its command policy mocks commands"]
+    assert (repo / "out.md").read_text() == "MOCKED\n"
+    # Without the mock, the real agent answers: nothing of the mocked run was stored.
+    real = _run(_cached_agent(tmp_path, None), repo)
+    assert real.tasks[0].cache_hit is False and marker.exists()
+    assert (repo / "out.md").read_text() == "real agent output\n"
+    assert _run(_cached_agent(tmp_path, None), repo).tasks[0].cache_hit is True
+    # With the mock again, the real cached answer does not stand in for it.
+    again = _run(_cached_agent(tmp_path, mocked), repo)
+    assert again.tasks[0].cache_hit is False
+    assert (repo / "out.md").read_text() == "MOCKED\n"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from async_pipeline.core import graph
-from async_pipeline.core.commands import CommandPolicy
+from async_pipeline.core.commands import CommandPolicy, Mock
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline
 from async_pipeline.errors import PipelineError
@@ -180,9 +180,17 @@ async def execute_job(
         lock = RunLock(root, run_id)
         lock.acquire()
     try:
+        policy = commands if commands is not None else pipeline.commands
         check = _stamp_check(preflight, root, job_id, source_env) if not force else None
         record.write(run_dir)
-        cache = CacheEngine(root, pipeline, source_env, redactor, force=force, warn=warn)
+        cache: CacheEngine | None = None
+        if _mocks(policy):
+            # A mocked answer is a test double: stored, a later real run would replay it;
+            # read, a real cached result would hide the mock from the test.
+            warn("cache: not used in this run: its command policy mocks commands")
+            check = None
+        else:
+            cache = CacheEngine(root, pipeline, source_env, redactor, force=force, warn=warn)
         scheduler = Scheduler(
             pipeline,
             plans,
@@ -198,7 +206,7 @@ async def execute_job(
             echo=echo,
             cache=cache,
             job_id=job_id,
-            policy=commands if commands is not None else pipeline.commands,
+            policy=policy,
             command_decisions=record.commands,
             proven=check.tasks if check is not None else None,
         )
@@ -210,7 +218,8 @@ async def execute_job(
                 stop.record = record  # finalized below, before the cancellation goes on
             raise
         finally:
-            cache.finish()
+            if cache is not None:
+                cache.finish()
             for result in results.values():
                 if result.status in ("pending", "running"):
                     result.status = "skipped" if result.status == "pending" else "cancelled"
@@ -234,6 +243,15 @@ async def execute_job(
     return record
 
 
+def _mocks(policy: CommandPolicy | None) -> bool:
+    """Whether the command policy answers any command with a mock."""
+    if policy is None:
+        return False
+    return isinstance(policy.fallback, Mock) or any(
+        isinstance(rule.action, Mock) for rule in policy.rules
+    )
+
+
 def _stamp_check(
     preflight: Preflight | None, root: Path, job_id: str, env: Mapping[str, str]
 ) -> StampCheck | None:
@@ -255,7 +273,7 @@ def _stamp(
     job_mode: str | None,
     plans: Mapping[str, TaskPlan],
     record: RunRecord,
-    cache: CacheEngine,
+    cache: CacheEngine | None,
     env: Mapping[str, str],
 ) -> None:
     """Write the job's stamp after a clean run (see runner.stamp); remove it otherwise."""
@@ -263,7 +281,8 @@ def _stamp(
 
     root = Path(record.cwd)
     if (
-        preflight.fingerprint is None
+        cache is None
+        or preflight.fingerprint is None
         or record.status != "passed"
         or record.warnings
         or record.commands
