@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,8 @@ def test_doctor_warns_about_unverifiable_or_unswitchable_agents(tmp_path: Path) 
         "from async_pipeline import agent, define_pipeline, job, task, trigger\n"
         "pipeline = define_pipeline(\n"
         "    name='d',\n"
-        "    agents={'live': {'command': ['claude', '-p'], 'model': 'm'}},\n"
+        # An adapter that is there: a missing one would be an error of its own.
+        f"    agents={{'live': {{'command': [{sys.executable!r}, '-c', 'pass'], 'model': 'm'}}}},\n"
         "    triggers={'push': trigger.github(events=['push'])},\n"
         "    tasks={'write': task(agent(use='live', prompt='x'))},\n"
         "    jobs={'ci': job(target='write', trigger='push')},\n"

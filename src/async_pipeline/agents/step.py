@@ -4,15 +4,15 @@ The resolved prompt is written to ``.async/runs/<run-id>/agents/<task>.prompt.tx
 delivered on stdin; a CLI adapter runs through the task's command executor from the
 task's directory with ``ASYNC_PIPELINE_AGENT_PROFILE``, ``ASYNC_PIPELINE_AGENT_MODEL`` and
 ``ASYNC_PIPELINE_AGENT_PROMPT_FILE`` set. The request and response go to
-``<task>.jsonl`` beside it, redacted. With ``stdout_to`` the agent's stdout lands as a file
-only after the step succeeds, written atomically, never outside the task's directory: the
-agent proposes, and the deterministic tasks that depend on it decide.
+``<task>.jsonl`` beside it, redacted and capped like task logs (``agents.transcript``). With
+``stdout_to`` the agent's stdout lands as a file only after the step succeeds, written
+atomically, never outside the task's directory (``agents.artifact``, checked again when it is
+written, since the agent may have changed the directory): the agent proposes, and the
+deterministic tasks that depend on it decide.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -20,17 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from async_pipeline.agents.adapter import NOT_FOUND_EXIT_CODE, find_adapter
+from async_pipeline.agents.artifact import LandingError, check_destination, land
 from async_pipeline.agents.backends import AgentBackendError, backend_for
 from async_pipeline.agents.resolve import ResolvedAgent
+from async_pipeline.agents.transcript import Transcript
 from async_pipeline.core.commands import CommandPolicy
 from async_pipeline.core.model import Task
 from async_pipeline.core.steps import AgentStep
+from async_pipeline.errors import PipelineError
 from async_pipeline.redaction import Redactor
-from async_pipeline.runner._files import resolves_inside
 from async_pipeline.runner.executor import CommandExecutor, OutputSink
 from async_pipeline.runner.policy import Decision, decide, decision_record
+from async_pipeline.runner.records import DEFAULT_MAX_LOG_BYTES
+from async_pipeline.runner.records import max_log_bytes as max_log_bytes_setting
 
 __all__ = ["MAX_AGENT_STDOUT", "AgentOutcome", "run_agent_step"]
 
@@ -69,13 +72,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _land(destination: Path, data: bytes) -> None:
-    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.agent")
+def _invalid_path(message: str) -> dict[str, str]:
+    return {"code": "ASYNC_PIPELINE_INVALID_PATH", "message": message}
+
+
+def _transcript_cap(env: Mapping[str, str]) -> int:
     try:
-        temporary.write_bytes(data)
-        os.replace(temporary, destination)  # replaces a symlink itself, never its target
-    finally:
-        temporary.unlink(missing_ok=True)
+        return max_log_bytes_setting(env)
+    except PipelineError:  # the run checked the caller's value; a task's own may be bad
+        return DEFAULT_MAX_LOG_BYTES
 
 
 async def run_agent_step(
@@ -92,28 +97,23 @@ async def run_agent_step(
     timeout_ms: int | None,
     policy: CommandPolicy | None = None,
     on_decision: Callable[[dict[str, Any]], None] | None = None,
+    max_log_bytes: int | None = None,
 ) -> AgentOutcome:
+    """Run one agent step; a failure (of the agent, or to land its stdout) is the outcome's
+    ``error``, never an exception. ``max_log_bytes`` caps each text in the transcript
+    (default: ``ASYNC_PIPELINE_MAX_LOG_BYTES`` from ``env``)."""
+    if step.stdout_to is not None:
+        # Refused before the agent is paid for; checked again when the file is written.
+        try:
+            check_destination(cwd, step.stdout_to)
+        except LandingError as exc:
+            return AgentOutcome(None, _invalid_path(exc.message))
     agents_dir = run_dir / "agents"
     agents_dir.mkdir(parents=True, exist_ok=True)
     prompt_file = agents_dir / f"{task.id}.prompt.txt"
     prompt_file.write_text(step.prompt, encoding="utf-8")
-    transcript = agents_dir / f"{task.id}.jsonl"
-
-    def record(entry: dict[str, Any]) -> None:
-        with open(transcript, "ab") as handle:
-            handle.write(orjson.dumps(redactor.redact_json(entry)) + b"\n")
-
-    destination: Path | None = None
-    if step.stdout_to is not None:
-        destination = cwd / step.stdout_to
-        if not resolves_inside(destination.parent, cwd):
-            return AgentOutcome(
-                None,
-                {
-                    "code": "ASYNC_PIPELINE_INVALID_PATH",
-                    "message": f"stdout_to {step.stdout_to!r} leads out of the task's directory",
-                },
-            )
+    cap = _transcript_cap(env) if max_log_bytes is None else max_log_bytes
+    record = Transcript(agents_dir / f"{task.id}.jsonl", redactor, cap).record
     backend = resolved.profile.api or "cli"
     record(
         {
@@ -149,21 +149,25 @@ async def run_agent_step(
             )
     else:
         outcome, stdout, response = await _run_api(step, resolved, env, output, timeout_ms)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    landed = outcome
+    if outcome.error is None and step.stdout_to is not None:
+        try:
+            land(cwd, step.stdout_to, stdout)
+        except LandingError as exc:
+            landed = AgentOutcome(None, _invalid_path(exc.message))
     record(
         {
             "type": "response",
             "at": _now(),
-            "durationMs": int((time.monotonic() - started) * 1000),
+            "durationMs": duration_ms,
             "exitCode": outcome.exit_code,
-            "error": outcome.error,
+            "error": landed.error,
             "stdout": stdout.decode("utf-8", errors="replace"),
             **({"response": response} if response else {}),
         }
     )
-    if outcome.error is None and destination is not None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        _land(destination, stdout)
-    return outcome
+    return landed
 
 
 def _not_spawned(
@@ -212,6 +216,16 @@ async def _run_cli(
     stdout = b"".join(tee.chunks)
     if result.timed_out:
         return AgentOutcome(result.exit_code, _error("timeout", resolved), True), stdout, {}
+    if result.exit_code == NOT_FOUND_EXIT_CODE and resolved.profile.command:
+        program = resolved.profile.command[0]
+        if find_adapter(program, cwd=cwd, env=env) is None:
+            message = (
+                f"agent {resolved.profile_id} ({resolved.model}): its adapter command "
+                f"{program!r} was not found (exit {NOT_FOUND_EXIT_CODE}); install it, put it "
+                f"on PATH, or fix agents.{resolved.profile_id}.command"
+            )
+            error = {"code": "ASYNC_PIPELINE_AGENT_FAILED", "message": message}
+            return AgentOutcome(result.exit_code, error), stdout, {}
     if result.exit_code != 0:
         return AgentOutcome(result.exit_code, _error(str(result.exit_code), resolved)), stdout, {}
     if tee.overflow:

@@ -118,6 +118,13 @@ def agents(value: object) -> dict[str, AgentProfile]:
                 raise invalid(path, "either command=[...] (a CLI adapter) or api=, not both", api)
             command: tuple[str, ...] = ()
         else:
+            if fields.get("command") is None:
+                raise DefinitionError(
+                    "ASYNC_PIPELINE_INVALID_VALUE",
+                    f"{join(path, 'command')} is required: the adapter's argv prefix, such as "
+                    "['claude', '-p'] (or api='anthropic' for the API backend)",
+                    path=join(path, "command"),
+                )
             command = expect_str_list(
                 fields.get("command"), join(path, "command"), allow_single=False
             )

@@ -159,6 +159,15 @@ def agent(
         not_reserved(
             stdout_to, "agent.stdout_to", "land the agent's stdout elsewhere, e.g. 'reports/x.md'"
         )
+        # "." or "out/" name a directory: the runner would fail to write one, or write a
+        # file where the author meant a folder.
+        if stdout_to.replace("\\", "/").split("/")[-1] in ("", "."):
+            raise DefinitionError(
+                "ASYNC_PIPELINE_INVALID_PATH",
+                f"agent.stdout_to: {stdout_to!r} names a directory, not a file; give a plain "
+                "relative file path, e.g. 'reports/x.md'",
+                path="agent.stdout_to",
+            )
     return AgentStep(use, prompt, stdout_to)
 
 

@@ -239,7 +239,7 @@ def explain_task(pipeline: Pipeline, task_id: str) -> Data:
     }
     return {
         "pipelineName": pipeline.name,
-        "task": r.task(item, root),
+        "task": _short_prompts(r.task(item, root), pipeline),
         "dependencies": {
             "direct": list(item.depends_on),
             "transitive": [t for t in closure if t != task_id],
@@ -252,6 +252,25 @@ def explain_task(pipeline: Pipeline, task_id: str) -> Data:
         "agentModels": agent_profiles,
         "jobs": _jobs_by_task(pipeline).get(task_id, []),
     }
+
+
+# An explanation goes whole into an MCP client's context: a long prompt is cut to its start.
+MAX_EXPLAINED_PROMPT = 4000
+
+
+def _short_prompts(task: Data, pipeline: Pipeline) -> Data:
+    """The task's agent prompts cut to MAX_EXPLAINED_PROMPT characters, saying where the rest is."""
+    config = Path(pipeline.config_path).name if pipeline.config_path else DEFAULT_CONFIG
+    for step in task["steps"]:
+        prompt = step.get("prompt") if step.get("kind") == "agent" else None
+        if isinstance(prompt, str) and len(prompt) > MAX_EXPLAINED_PROMPT:
+            step["prompt"] = (
+                prompt[:MAX_EXPLAINED_PROMPT]
+                + f"\n[... prompt truncated: {len(prompt)} characters in all; the full text is "
+                f"in {config} (task {task['id']}), and once the task has run in "
+                f".async/runs/<run-id>/agents/{task['id']}.prompt.txt]"
+            )
+    return task
 
 
 def _groups_used(pipeline: Pipeline, inputs: tuple[str, ...]) -> list[str]:

@@ -579,3 +579,8 @@ class ContextPack(_Model):
     reproduce: Reproduce
     inputs: PackInputs
     claims: list[str]
+    transcript: str | None = Field(
+        default=None,
+        description="An agent task's transcript, relative to the run directory "
+        "(agents/<task>.jsonl); absent for other tasks.",
+    )

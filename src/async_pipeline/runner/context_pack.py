@@ -3,9 +3,14 @@
 ``.async/runs/<run-id>/context/<task>.json`` holds the error, a redacted log tail (at most
 4 KiB), the command that reproduces the failure and the names (never the values) of the
 environment variables it needs, the task's input diff against its last passing cache entry
-(digests only, never contents), and, when the project keeps ``tests/claims.json``, the
-claims whose registered test titles appear in the failing log. A pack stays under 8 KiB
-whatever the task printed.
+(digests only, never contents), for an agent task the run-relative path of its transcript,
+and, when the project keeps ``tests/claims.json``, the claims whose registered test titles
+appear in the failing log. A pack stays under 8 KiB whatever the task printed.
+
+The env names are those that can change what the reproduce command does: the pipeline's and
+the job's declared env, and that of the task and of every task it depends on (a dependency
+replayed from the cache under other values is another result), with the variables that
+select an agent profile or its model for the agent steps among them.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from typing import Any
 
 import orjson
 
+from async_pipeline.core import graph
 from async_pipeline.core.env import EnvSecret, EnvValue, EnvVar
 from async_pipeline.core.loader import DEFAULT_CONFIG
 from async_pipeline.core.model import Pipeline, Task
+from async_pipeline.core.paths import RUNS_DIR
+from async_pipeline.core.steps import AgentStep
 from async_pipeline.runner._files import atomic_write_json
 from async_pipeline.runner.cache.diff import diff_against_baseline
 from async_pipeline.runner.cache.inputs import StatCache
@@ -58,11 +66,43 @@ def _reproduce(pipeline: Pipeline, task: Task, job_id: str, root: Path) -> dict[
     if pipeline.config_path and Path(pipeline.config_path).name != DEFAULT_CONFIG:
         command += ["--config", Path(pipeline.config_path).name]
     command += ["run-task", task.id]
-    names = _env_names(pipeline.env) | _env_names(task.env) | set(task.requires.secrets)
+    names = _env_names(pipeline.env)
     job = pipeline.jobs.get(job_id)
     if job is not None:
         names |= _env_names(job.env)
+    for task_id in graph.transitive_dependencies(pipeline, [task.id]):
+        needed = pipeline.tasks.get(task_id)
+        if needed is not None:
+            names |= _env_names(needed.env) | set(needed.requires.secrets)
+            names |= _agent_names(pipeline, needed)
     return {"command": " ".join(command), "cwd": str(root), "env": sorted(names)}
+
+
+def _agent_names(pipeline: Pipeline, task: Task) -> set[str]:
+    """Variables selecting the profile (``use=env.var``) or model of the task's agent steps."""
+    names: set[str] = set()
+    for step in task.steps:
+        if not isinstance(step, AgentStep):
+            continue
+        if isinstance(step.use, EnvVar):
+            names.add(step.use.name)
+            # Any declared profile may be the one selected, unless a mapping says which.
+            profiles = set(step.use.mapping.values()) if step.use.mapping else set(pipeline.agents)
+        else:
+            profiles = {step.use}
+        for profile_id in profiles:
+            profile = pipeline.agents.get(profile_id)
+            if profile is not None and isinstance(profile.model, EnvVar):
+                names.add(profile.model.name)
+    return names
+
+
+def _transcript(root: Path, run_id: str, task: Task) -> str | None:
+    """The run-relative path of an agent task's transcript, if one was written."""
+    if not any(isinstance(step, AgentStep) for step in task.steps):
+        return None
+    relative = f"agents/{task.id}.jsonl"
+    return relative if (root / RUNS_DIR / run_id / relative).is_file() else None
 
 
 _FAILURE_MARKERS = re.compile(
@@ -132,6 +172,9 @@ def build_pack(
         "inputs": inputs,
         "claims": _claims(root, log),
     }
+    transcript = _transcript(root, run_id, task)
+    if transcript is not None:
+        pack["transcript"] = transcript
     _fit(pack)
     return pack
 

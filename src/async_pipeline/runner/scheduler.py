@@ -396,6 +396,7 @@ class Scheduler:
             timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
             policy=self.policy,
             on_decision=self.command_decisions.append,
+            max_log_bytes=self.max_log_bytes,
         )
         if agent.timed_out:
             return self._timeout(plan.task)
