@@ -22,6 +22,7 @@ __all__ = [
     "PipelineError",
     "QueryError",
     "UsageError",
+    "sole_error",
 ]
 
 CODES: dict[str, str] = {
@@ -44,7 +45,8 @@ CODES: dict[str, str] = {
     "ASYNC_PIPELINE_INVALID_PATH": (
         "A path declared in the pipeline is absolute or climbs out of the repository with "
         "'..'; or an output points into .async/ or .git/; or a file store's root is not a "
-        "directory of its own."
+        "directory of its own; or a generated file's path is a glob, a directory, or the "
+        "other generated file's; or a write would leave the repository through a symlink."
     ),
     "ASYNC_PIPELINE_UNKNOWN_TASK": (
         "A dependency, job target or query names a task that does not exist. The message "
@@ -198,3 +200,13 @@ class QueryError(PipelineError):
 
 class UsageError(PipelineError):
     """A wrong command-line flag or argument."""
+
+
+def sole_error(exc: BaseException) -> BaseException:
+    """The one error ``exc`` holds when it is an exception group (nested groups included)
+    of exactly one: an anyio task group wraps even a single failure, which is still the
+    caller's error. Otherwise ``exc`` itself."""
+    found = exc
+    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
+        found = found.exceptions[0]
+    return exc if isinstance(found, BaseExceptionGroup) else found

@@ -187,3 +187,41 @@ def test_jobs_are_selected_in_declaration_order() -> None:
         jobs={name: job(target="t", trigger=["manual"]) for name in ("z", "a", "m")},
     )
     assert select_jobs(pipeline, Event("workflow_dispatch")) == ["z", "a", "m"]
+
+
+def test_job_on_an_event_its_triggers_do_not_match_says_it_has_no_such_trigger(
+    root: Path,
+) -> None:
+    code, ran, output = _github_run(root, "push", {"ref": "refs/heads/main"}, "--job", "nightly")
+    assert (code, ran) == (0, [])
+    assert "job 'nightly' has no trigger matching push on main; nothing to run" in output
+
+
+CONFIG_ERROR_PIPELINE = """
+from async_pipeline import define_pipeline, env, job, sh, task, trigger
+
+pipeline = define_pipeline(
+    name="config",
+    triggers={"nightly": trigger.cron("0 3 * * *")},
+    tasks={
+        "first": task(sh("echo first >> ran.txt")),
+        "needs-secret": task(sh("echo secret >> ran.txt"), env={"TOK": env.secret("MY_TOKEN")}),
+        "last": task(sh("echo last >> ran.txt")),
+    },
+    jobs={
+        "first": job(target="first", trigger=["nightly"]),
+        "needs-secret": job(target="needs-secret", trigger=["nightly"]),
+        "last": job(target="last", trigger=["nightly"]),
+    },
+)
+"""
+
+
+def test_a_job_configuration_error_fails_that_job_and_the_others_still_run(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pipeline.py").write_text(CONFIG_ERROR_PIPELINE)
+    code, ran, output = _github_run(tmp_path, "schedule", {"schedule": "0 3 * * *"})
+    assert (code, ran) == (1, ["first", "last"]), output
+    assert "error[ASYNC_PIPELINE_ENV_MISSING]" in output
+    assert "failed: needs-secret (2 passed)" in output

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from async_pipeline import define_pipeline, sh, task
+from async_pipeline.errors import PipelineError
 from async_pipeline.testing import new_canary, scan_for_canary
-from tests.github.conftest import cli
+from tests.github.conftest import GITHUB_FIXTURES, cli
 
 WORKFLOW = ".github/workflows/async-pipeline.yml"
 LOCK = ".github/async-pipeline.lock.json"
@@ -138,3 +144,153 @@ def test_secret_values_in_the_environment_never_reach_the_generated_files(projec
     generated = [root / ".github"]
     assert scan_for_canary(canary, trees=generated, captured=[done.stdout, done.stderr]) == []
     assert "${{ secrets.PYPI_TOKEN }}" in (root / ".github/workflows/deploy.yml").read_text()
+
+
+BAD_FILE_PATHS = [
+    ".git/hooks/pre-commit",
+    ".GIT/config",
+    ".async/runs/x.yml",
+    "*.yml",
+    "ci/?.yml",
+    "ci/[ab].yml",
+    "!x.yml",
+    "sub/",
+    "sub/.",
+    ".",
+    "./",
+    "ci/\x01.yml",
+]
+
+
+@pytest.mark.parametrize("flag", ["--workflow", "--lock"])
+@pytest.mark.parametrize("path", BAD_FILE_PATHS, ids=repr)
+def test_workflow_and_lock_must_be_plain_file_paths_outside_git_and_async(
+    project: Any, flag: str, path: str
+) -> None:
+    root: Path = project("basic")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    done = cli(["github", "generate", flag, path], root)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_INVALID_PATH]" in done.stderr
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--lock", WORKFLOW],
+        ["--workflow", LOCK],
+        ["--workflow", "ci/flow.yml", "--lock", "ci//./flow.yml"],
+        ["--workflow", "ci/flow.yml", "--lock", "CI/Flow.YML"],
+    ],
+)
+def test_the_lock_cannot_be_the_workflow_file(project: Any, args: list[str]) -> None:
+    root: Path = project("basic")
+    done = cli(["github", "generate", *args], root)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_INVALID_PATH]" in done.stderr
+    assert not (root / ".github").exists() and not (root / "ci").exists()
+
+
+@pytest.mark.parametrize(
+    "github",
+    [
+        {"workflow": "ci.yml", "lock": "ci.yml"},
+        {"workflow": ".git/hooks/pre-commit"},
+        {"lock": ".async/lock.json"},
+        {"workflow": "flows/*.yml"},
+        {"lock": "sub/"},
+        {"workflow": "!x.yml"},
+    ],
+    ids=str,
+)
+def test_sync_github_paths_declared_in_the_pipeline_follow_the_same_rules(
+    github: dict[str, str],
+) -> None:
+    with pytest.raises(PipelineError) as caught:
+        define_pipeline(name="p", tasks={"t": task(sh("true"))}, sync={"github": github})
+    assert caught.value.code == "ASYNC_PIPELINE_INVALID_PATH"
+    assert caught.value.path in ("sync.github.workflow", "sync.github.lock")
+
+
+def test_a_workflow_path_that_is_a_directory_is_an_invalid_path(project: Any) -> None:
+    root: Path = project("basic")
+    (root / "ci").mkdir()
+    for args in (["generate"], ["check"]):
+        done = cli(["github", *args, "--workflow", "ci"], root)
+        assert done.code == 1
+        assert "error[ASYNC_PIPELINE_INVALID_PATH]" in done.stderr
+
+
+def test_a_symlinked_github_directory_leading_out_of_the_repository_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(GITHUB_FIXTURES / "basic", root)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / ".github").symlink_to(outside, target_is_directory=True)
+    done = cli(["github", "generate"], root)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_INVALID_PATH]" in done.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlink_that_stays_inside_the_repository_is_fine(project: Any) -> None:
+    root: Path = project("basic")
+    (root / "ci").mkdir()
+    (root / ".github").symlink_to(root / "ci", target_is_directory=True)
+    assert cli(["github", "generate"], root).code == 0
+    assert (root / "ci/workflows/async-pipeline.yml").is_file()
+
+
+def test_regenerating_keeps_a_generated_files_permissions(project: Any) -> None:
+    root: Path = project("basic")
+    cli(["github", "generate"], root)
+    workflow = root / WORKFLOW
+    workflow.chmod(0o644)
+    (root / LOCK).chmod(0o640)
+    workflow.write_text("stale\n")
+    (root / LOCK).write_text("{}\n")
+    assert cli(["github", "generate"], root).code == 0
+    assert stat.S_IMODE(workflow.stat().st_mode) == 0o644
+    assert stat.S_IMODE((root / LOCK).stat().st_mode) == 0o640
+
+
+def test_a_new_generated_file_gets_the_usual_mode_for_the_umask(project: Any) -> None:
+    root: Path = project("basic")
+    previous = os.umask(0o027)
+    try:
+        assert cli(["github", "generate"], root).code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((root / WORKFLOW).stat().st_mode) == 0o640
+    assert stat.S_IMODE((root / LOCK).stat().st_mode) == 0o640
+
+
+def test_a_workflow_with_converted_line_endings_is_stale_until_regenerated(
+    project: Any,
+) -> None:
+    root: Path = project("basic")
+    cli(["github", "generate"], root)
+    workflow = root / WORKFLOW
+    lock = json.loads((root / LOCK).read_text())
+    workflow.write_bytes(workflow.read_bytes().replace(b"\n", b"\r\n"))
+    done = cli(["github", "check"], root)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_SYNC_STALE]" in done.stderr
+    assert "line endings differ" in done.stdout
+    listed = json.loads(cli(["sync", "list", "--format", "json"], root).stdout)
+    assert listed["files"][0] == {"target": "github", "path": WORKFLOW, "status": "stale"}
+    assert cli(["github", "generate"], root).stdout.splitlines()[0] == f"wrote {WORKFLOW}"
+    data = workflow.read_bytes()
+    assert b"\r" not in data
+    assert hashlib.sha256(data).hexdigest() == lock["workflowSha256"]
+    assert cli(["github", "check"], root).code == 0
+
+
+def test_a_workflow_path_under_a_file_is_an_invalid_path(project: Any) -> None:
+    root: Path = project("basic")
+    done = cli(["github", "generate", "--workflow", "pipeline.py/flow.yml"], root)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_INVALID_PATH]" in done.stderr

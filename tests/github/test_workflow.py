@@ -7,10 +7,20 @@ from typing import Any
 
 import pytest
 
-from async_pipeline import __version__, define_pipeline, env, job, sh, task, trigger
+from async_pipeline import (
+    __version__,
+    define_cache,
+    define_pipeline,
+    env,
+    job,
+    redis_cache,
+    sh,
+    task,
+    trigger,
+)
 from async_pipeline.core.model import SyncGithub
 from async_pipeline.errors import PipelineError
-from async_pipeline.github import render
+from async_pipeline.github import Event, branch_matches, render, select_jobs
 from async_pipeline.github._actions import CACHE, CHECKOUT, SETUP_PYTHON
 from async_pipeline.github._sync import github_settings
 from tests.github.conftest import FIXTURE_NAMES, fixture_pipeline, parse_yaml
@@ -226,3 +236,228 @@ def test_a_pipeline_without_triggered_jobs_has_no_workflow_to_generate() -> None
 
 def test_rendering_is_deterministic() -> None:
     assert _rendered("deploy").workflow_text == _rendered("deploy").workflow_text
+
+
+def _document(**sections: Any) -> Any:
+    sections.setdefault("tasks", {"t": task(sh("true"))})
+    return render(define_pipeline(name="p", **sections), SyncGithub(), __version__).document
+
+
+def test_job_ids_that_collide_after_the_prefix_each_keep_a_workflow_job() -> None:
+    document = _document(
+        triggers={"push": trigger.github(events=["push"]), "manual": trigger.manual()},
+        jobs={
+            "1x": job(target="t", trigger=["push"]),
+            "job_1x": job(target="t", trigger=["manual"]),
+            "2y": job(target="t", trigger=["push"]),
+            "JOB_2Y": job(target="t", trigger=["push"]),
+            "job_2y_2": job(target="t"),  # untriggered, but its id stays reserved
+        },
+    )
+    runs = {key: body["steps"][-1]["run"] for key, body in document["jobs"].items()}
+    assert runs == {
+        "job_1x_2": "async-pipeline github run --job 1x",
+        "job_1x": "async-pipeline github run --job job_1x",
+        "job_2y_3": "async-pipeline github run --job 2y",
+        "JOB_2Y": "async-pipeline github run --job JOB_2Y",
+    }
+
+
+def test_job_ids_that_differ_only_in_case_get_distinct_workflow_jobs() -> None:
+    # GitHub compares job ids ignoring case.
+    document = _document(
+        triggers={"push": trigger.github(events=["push"])},
+        jobs={
+            "Build": job(target="t", trigger=["push"]),
+            "build": job(target="t", trigger=["push"]),
+        },
+    )
+    assert list(document["jobs"]) == ["Build", "build_2"]
+
+
+def _on_push(*filters: tuple[str, ...]) -> Any:
+    triggers = {
+        f"t{i}": trigger.github(events=["push", "pull_request"], branches=list(branches))
+        for i, branches in enumerate(filters)
+    }
+    jobs = {f"j{i}": job(target="t", trigger=[f"t{i}"]) for i in range(len(filters))}
+    on = _document(triggers=triggers, jobs=jobs)["on"]
+    assert on["push"] == on["pull_request"]
+    return on["push"]
+
+
+def _github_admits(block: dict[str, list[str]], branch: str) -> bool:
+    """How GitHub reads a workflow-level filter: ``branches`` in order from nothing matched,
+    ``branches-ignore`` as every branch but these."""
+    if "branches-ignore" in block:
+        return not any(branch_matches([p], branch) for p in block["branches-ignore"])
+    if "branches" in block:
+        patterns = block["branches"]
+        assert any(not p.startswith("!") for p in patterns), "GitHub refuses exclusions only"
+        matched = False
+        for pattern in patterns:
+            if branch_matches([pattern.removeprefix("!")], branch):
+                matched = not pattern.startswith("!")
+        return matched
+    return True
+
+
+FILTER_CASES: list[tuple[tuple[str, ...], ...]] = [
+    (("main",), ("**", "!main")),
+    (("main",), ("release/*",)),
+    (("!main",),),
+    (("!main", "!wip/**"),),
+    (("!wip/**", "wip/keep"),),
+    (("feature/**", "!feature/skip"),),
+    (("feature/**", "!feature/skip"), ("feature/skip",)),
+    (("!main",), ("main",)),
+    (("main",), ()),
+]
+BRANCHES = [
+    "main",
+    "dev",
+    "release/1",
+    "release/1/x",
+    "feature/a",
+    "feature/skip",
+    "wip/x",
+    "wip/keep",
+]
+
+
+@pytest.mark.parametrize("filters", FILTER_CASES, ids=str)
+def test_the_workflow_filter_admits_every_branch_some_trigger_wants(
+    filters: tuple[tuple[str, ...], ...],
+) -> None:
+    block = _on_push(*filters)
+    for branch in BRANCHES:
+        wanted = any(not f or branch_matches(f, branch) for f in filters)
+        if wanted:
+            assert _github_admits(block, branch), (branch, block)
+        if len(filters) == 1 or all(not p.startswith("!") for f in filters for p in f):
+            assert _github_admits(block, branch) is wanted, (branch, block)  # exact
+
+
+def test_merged_filters_with_exclusions_widen_to_every_branch_and_jobs_still_select() -> None:
+    # trigger A: main only (deploy); trigger B: every branch but main. Listing both as one
+    # filter ([main, "**", "!main"]) would make GitHub never start the workflow for main.
+    document = _document(
+        triggers={
+            "main": trigger.github(events=["push"], branches=["main"]),
+            "others": trigger.github(events=["push"], branches=["**", "!main"]),
+        },
+        jobs={
+            "deploy": job(target="t", trigger=["main"]),
+            "test_others": job(target="t", trigger=["others"]),
+        },
+    )
+    assert document["on"] == {"push": {"branches": ["**"]}}
+    assert document["jobs"]["deploy"]["if"] == (
+        "(github.event_name == 'push' && (github.ref == 'refs/heads/main'))"
+    )
+    assert select_jobs(
+        define_pipeline(
+            name="p",
+            triggers={
+                "main": trigger.github(events=["push"], branches=["main"]),
+                "others": trigger.github(events=["push"], branches=["**", "!main"]),
+            },
+            tasks={"t": task(sh("true"))},
+            jobs={
+                "deploy": job(target="t", trigger=["main"]),
+                "test_others": job(target="t", trigger=["others"]),
+            },
+        ),
+        Event("push", "main"),
+    ) == ["deploy"]
+
+
+def test_positive_filters_merge_into_one_list_and_exclusions_only_become_branches_ignore() -> None:
+    assert _on_push(("main",), ("release/*", "main")) == {"branches": ["main", "release/*"]}
+    assert _on_push(("!main", "!wip/**")) == {"branches-ignore": ["main", "wip/**"]}
+    assert _on_push(("!wip/**", "wip/keep")) == {"branches": ["**", "!wip/**", "wip/keep"]}
+
+
+def test_a_branch_name_holding_an_expression_is_left_to_github_run() -> None:
+    document = _document(
+        triggers={"odd": trigger.github(events=["push"], branches=["a${{b"])},
+        jobs={"j": job(target="t", trigger=["odd"])},
+    )
+    assert document["jobs"]["j"]["if"] == "github.event_name == 'push'"
+
+
+@pytest.mark.parametrize(
+    ("description", "name"),
+    [
+        ("${{ github.actor }}", "${{ '${{ github.actor }}' }}"),
+        ("${{", "${{ '${{' }}"),
+        ("it's ${{ x", "${{ 'it''s ${{ x' }}"),
+        ("}} plain", "}} plain"),
+        ("Deploy: it", "Deploy: it"),
+    ],
+)
+def test_a_job_description_is_a_literal_name_even_when_it_looks_like_an_expression(
+    description: str, name: str
+) -> None:
+    document = _document(
+        triggers={"m": trigger.manual()},
+        jobs={"j": job(target="t", trigger=["m"], description=description)},
+    )
+    assert document["jobs"]["j"]["name"] == name
+
+
+def test_environment_name_and_url_are_literals() -> None:
+    document = _document(
+        triggers={"m": trigger.manual()},
+        jobs={
+            "j": job(
+                target="t",
+                trigger=["m"],
+                environment={"name": "prod ${{ x }}", "url": "https://x.example/?b=${{ y }}"},
+            )
+        },
+    )
+    assert document["jobs"]["j"]["environment"] == {
+        "name": "${{ 'prod ${{ x }}' }}",
+        "url": "${{ 'https://x.example/?b=${{ y }}' }}",
+    }
+
+
+def _store_env(store: Any, **job_fields: Any) -> Any:
+    document = _document(
+        cache=define_cache(default="redis:shared", stores={"redis": store}),
+        triggers={"push": trigger.github(events=["push"])},
+        tasks={
+            "cached": task(sh("true"), cache=True),
+            "uncached": task(sh("true")),
+        },
+        jobs={
+            "cached": job(target="cached", trigger=["push"], **job_fields),
+            "uncached": job(target="uncached", trigger=["push"]),
+        },
+    )
+    return {key: body["steps"][-1]["env"] for key, body in document["jobs"].items()}
+
+
+def test_a_cache_store_url_from_a_var_or_secret_reaches_ci_by_name_never_by_value() -> None:
+    by_var = _store_env(redis_cache(url=env.var("REDIS_URL")))
+    assert by_var["cached"] == {"CI": "true", "REDIS_URL": "${{ vars.REDIS_URL }}"}
+    assert by_var["uncached"] == {"CI": "true"}  # its tasks use no store
+    by_secret = _store_env(redis_cache(url=env.secret("CACHE_URL")))
+    assert by_secret["cached"]["CACHE_URL"] == "${{ secrets.CACHE_URL }}"
+    literal_url = _store_env(redis_cache(url="redis://localhost:6379/0"))
+    assert literal_url["cached"] == {"CI": "true"}
+
+
+def test_a_job_env_that_sets_the_store_variable_itself_wins() -> None:
+    rendered = _store_env(
+        redis_cache(url=env.var("REDIS_URL")), env={"REDIS_URL": env.secret("REDIS_SECRET")}
+    )
+    assert rendered["cached"]["REDIS_URL"] == "${{ secrets.REDIS_SECRET }}"
+
+
+def test_a_store_variable_github_reserves_is_rejected_with_the_store_path() -> None:
+    with pytest.raises(PipelineError) as caught:
+        _store_env(redis_cache(url=env.var("GITHUB_CACHE")))
+    assert caught.value.code == "ASYNC_PIPELINE_INVALID_VALUE"
+    assert caught.value.path == "cache.stores.redis.url"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from async_pipeline.errors import PipelineError
+from async_pipeline.errors import PipelineError, sole_error
 
 __all__ = ["main"]
 
@@ -92,7 +92,7 @@ def main(
             code = handler(args, Path(cwd) if cwd is not None else Path.cwd(), out)
         except BaseExceptionGroup as group:
             # A task group's wrapping of one error: report that error as it is.
-            raise _sole(group) from None
+            raise sole_error(group) from None
         out.stdout.flush()
         return code
     except PipelineError as exc:
@@ -113,15 +113,6 @@ def main(
         )
         _report(internal, out, json_errors)
         return EXIT_FAILED
-
-
-def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one error inside ``group`` and any groups nested in it; the group itself when it
-    holds more than one."""
-    found: BaseException = group
-    while isinstance(found, BaseExceptionGroup) and len(found.exceptions) == 1:
-        found = found.exceptions[0]
-    return group if isinstance(found, BaseExceptionGroup) else found
 
 
 def _wants_json(argv: list[str]) -> bool:

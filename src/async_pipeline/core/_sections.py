@@ -16,8 +16,10 @@ from async_pipeline.core._validate import (
     invalid,
     join,
     nearest,
+    not_reserved,
     reject_unknown,
     repo_relative_pattern,
+    segments,
 )
 from async_pipeline.core.cache import CacheRegistry, check_ref
 from async_pipeline.core.commands import CommandPolicy
@@ -318,13 +320,44 @@ def _sync_github(value: object) -> SyncGithub | None:
     fields = expect_mapping(value, path)
     reject_unknown(fields, ("workflow", "lock", "python_version", "cache"), path, "sync.github")
     base = SyncGithub()
+    workflow = generated_file(fields.get("workflow", base.workflow), join(path, "workflow"))
+    lock = generated_file(fields.get("lock", base.lock), join(path, "lock"))
     return SyncGithub(
-        repo_relative_pattern(fields.get("workflow", base.workflow), join(path, "workflow")),
-        repo_relative_pattern(fields.get("lock", base.lock), join(path, "lock")),
+        workflow,
+        distinct_files(workflow, lock, join(path, "lock")),
         # A string: a float such as 3.10 would silently become "3.1".
         expect_str(fields.get("python_version", base.python_version), join(path, "python_version")),
         expect_bool(fields.get("cache", True), join(path, "cache")),
     )
+
+
+def _bad_path(path: str, text: str, problem: str) -> DefinitionError:
+    return DefinitionError("ASYNC_PIPELINE_INVALID_PATH", f"{path}: {text!r} {problem}", path=path)
+
+
+def generated_file(value: object, path: str) -> str:
+    """The path of a file async-pipeline generates: a plain file path in the repository.
+
+    Not a glob (it would be written as a file with that literal name), not a directory,
+    and not in ``.git/`` or ``.async/``, which belong to git and to the runner.
+    """
+    text = repo_relative_pattern(value, path)
+    if text.startswith("!") or any(char in text for char in "*?[]"):
+        raise _bad_path(path, text, "must be a plain file path, not a glob or an exclusion")
+    if not text.isprintable():
+        raise _bad_path(path, text, "must not contain control characters")
+    last = text.replace("\\", "/").split("/")[-1]
+    if not segments(text) or last in ("", ".", ".."):
+        raise _bad_path(path, text, "names a directory; give the path of a file")
+    return not_reserved(text, path, "generate it somewhere else, such as .github/")
+
+
+def distinct_files(workflow: str, lock: str, path: str) -> str:
+    """``lock``, unless it is the workflow's own file (compared as a case-insensitive
+    filesystem would): each write would replace the other, and check never passes."""
+    if [p.casefold() for p in segments(lock)] == [p.casefold() for p in segments(workflow)]:
+        raise _bad_path(path, lock, f"is the workflow file ({workflow!r}); give the lock its own")
+    return lock
 
 
 def _sync_tasks(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from async_pipeline.core.model import Pipeline
-from async_pipeline.errors import PipelineError
+from async_pipeline.errors import PipelineError, sole_error
 from async_pipeline.github import _files
 from async_pipeline.github._files import Managed
 
@@ -123,13 +123,21 @@ def github(
     event = read_event(args.environment)
     selected = select_jobs(pipeline, event, args.job)
     if not selected:
-        which = f"job {args.job!r}" if args.job else "no job"
-        out.text(f"{which} has a trigger matching {event.describe()}; nothing to run")
+        which = f"job {args.job!r} has no trigger" if args.job else "no job has a trigger"
+        out.text(f"{which} matching {event.describe()}; nothing to run")
         return EXIT_OK
     failed: list[str] = []
     for job_id in selected:
         out.text(f"== {job_id} (for {event.describe()})")
-        code = run_job(job_id)
+        try:
+            code = run_job(job_id)
+        except (PipelineError, BaseExceptionGroup) as caught:
+            # One job's configuration (an unset secret, say) fails that job, not the others.
+            error = _pipeline_error(caught)
+            if error is None:
+                raise
+            _report(error, out)
+            code = EXIT_FAILED
         if code in _INTERRUPTED:
             return code
         if code != EXIT_OK:
@@ -138,3 +146,17 @@ def github(
         out.text(f"failed: {', '.join(failed)} ({len(selected) - len(failed)} passed)")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _pipeline_error(caught: BaseException) -> PipelineError | None:
+    """The one ``PipelineError`` ``caught`` is or (as a task group's wrapping) holds."""
+    found = sole_error(caught)
+    return found if isinstance(found, PipelineError) else None
+
+
+def _report(exc: PipelineError, out: Output) -> None:
+    """``exc`` on stderr the way the CLI reports an error that ends a command."""
+    from async_pipeline.cli import _report as report
+
+    out.stdout.flush()
+    report(exc, out, False)

@@ -17,15 +17,22 @@ __all__ = ["github_files", "github_settings"]
 def github_settings(
     pipeline: Pipeline, *, workflow: str | None = None, lock: str | None = None
 ) -> SyncGithub:
-    """``sync.github`` (or its defaults when the pipeline does not declare it) plus overrides."""
-    from async_pipeline.core._validate import repo_relative_pattern
+    """``sync.github`` (or its defaults when the pipeline does not declare it) plus overrides.
+
+    The command-line paths are checked as ``sync.github``'s own are (core/_sections.py): a
+    plain file path inside the repository, outside ``.git/`` and ``.async/``, and the lock
+    not the workflow's own file.
+    """
+    from async_pipeline.core._sections import distinct_files, generated_file
 
     settings = pipeline.sync.github or SyncGithub()
-    # Checked as sync.github's own paths are: generated files stay inside the repository.
     if workflow is not None:
-        settings = replace(settings, workflow=repo_relative_pattern(workflow, "--workflow"))
+        settings = replace(settings, workflow=generated_file(workflow, "--workflow"))
     if lock is not None:
-        settings = replace(settings, lock=repo_relative_pattern(lock, "--lock"))
+        settings = replace(settings, lock=generated_file(lock, "--lock"))
+    if workflow is not None or lock is not None:
+        where = "--lock" if lock is not None else "--workflow"
+        distinct_files(settings.workflow, settings.lock, where)
     return settings
 
 
@@ -40,6 +47,6 @@ def github_files(pipeline: Pipeline, root: Path, settings: SyncGithub) -> list[M
 
     rendered = render(pipeline, settings, __version__)
     return [
-        Managed(settings.workflow, root / settings.workflow, rendered.workflow_text),
-        Managed(settings.lock, root / settings.lock, lock_text(rendered.lock)),
+        Managed(settings.workflow, root / settings.workflow, rendered.workflow_text, root),
+        Managed(settings.lock, root / settings.lock, lock_text(rendered.lock), root),
     ]

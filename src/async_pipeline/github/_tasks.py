@@ -96,9 +96,13 @@ def task_files(pipeline: Pipeline, root: Path) -> list[Managed]:
     for path in _manifests(root, settings):
         section = _section(path)
         try:
-            text = (root / path).read_text(encoding="utf-8")
+            # Bytes, not text mode: the file's own line endings, so a CRLF manifest
+            # compares (and is written back) byte for byte.
+            raw = (root / path).read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise _invalid(f"{path} does not exist") from None
+        crlf = "\r\n" in raw
+        text = raw.replace("\r\n", "\n") if crlf else raw
         existing = {m.key: m.value for m in members(text, section, path) or []}
         owned = previous.get(path, set())
         for name, value in commands.items():
@@ -111,7 +115,9 @@ def task_files(pipeline: Pipeline, root: Path) -> list[Managed]:
                 )
         stale: dict[str, str | None] = {n: None for n in owned - set(commands) if n in existing}
         updated = set_entries(text, section, {**stale, **commands}, path)
-        files.append(Managed(path, root / path, updated))
+        if crlf:
+            updated = updated.replace("\n", "\r\n")
+        files.append(Managed(path, root / path, updated, root))
         recorded.append({"path": path, "section": section, "commands": commands})
     lock: dict[str, object] = {
         "schemaVersion": 1,
@@ -125,5 +131,5 @@ def task_files(pipeline: Pipeline, root: Path) -> list[Managed]:
             orjson.dumps(recorded, option=orjson.OPT_SORT_KEYS)
         ).hexdigest(),
     }
-    files.append(Managed(LOCK, root / LOCK, lock_text(lock)))
+    files.append(Managed(LOCK, root / LOCK, lock_text(lock), root))
     return files

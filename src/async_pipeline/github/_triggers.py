@@ -1,8 +1,9 @@
 """Triggers lowered to a workflow's ``on:`` block and to each workflow job's ``if:``.
 
-``on:`` is the union over every triggered job; the job-level ``if:`` keeps a job from
-starting for events that are not its own (a dispatch must not start push-only jobs). Branch
-filters with glob characters are left to ``github run``, which matches them at run time.
+``on:`` admits every event some triggered job wants (when branch filters with exclusions
+cannot be merged into one list, a superset); the job-level ``if:`` keeps a job from starting
+for events that are not its own (a dispatch must not start push-only jobs). Branch filters
+with glob characters are left to ``github run``, which matches them at run time.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from async_pipeline.core.model import Job, Pipeline
-from async_pipeline.core.triggers import CronTrigger, GithubTrigger, ManualTrigger, Trigger
+from async_pipeline.core.triggers import CronTrigger, ManualTrigger, Trigger
 
-__all__ = ["BRANCH_EVENTS", "job_condition", "job_triggers", "on_block"]
+__all__ = ["BRANCH_EVENTS", "branch_filter", "job_condition", "job_triggers", "on_block"]
 
 # Events whose workflow filters accept ``branches`` (pull requests filter the base branch).
 BRANCH_EVENTS = ("push", "pull_request", "pull_request_target")
@@ -26,7 +27,7 @@ def job_triggers(pipeline: Pipeline, job: Job) -> list[Trigger]:
 
 def on_block(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, object]:
     """The ``on:`` mapping: events in first-seen order, then ``schedule``, then dispatch."""
-    events: dict[str, list[str] | None] = {}
+    events: dict[str, list[tuple[str, ...]]] = {}
     crons: list[str] = []
     manual = False
     for job in jobs:
@@ -38,10 +39,11 @@ def on_block(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, object]:
                     crons.append(declared.cron)
             else:
                 for event in declared.events:
-                    _add_event(events, event, declared)
-    block: dict[str, object] = {}
-    for event, branches in events.items():
-        block[event] = {"branches": branches} if branches else {}
+                    filters = events.setdefault(event, [])
+                    branches = declared.branches if event in BRANCH_EVENTS else ()
+                    if branches not in filters:
+                        filters.append(branches)
+    block: dict[str, object] = {event: branch_filter(lists) for event, lists in events.items()}
     if crons:
         block["schedule"] = [{"cron": cron} for cron in crons]
     if manual:
@@ -49,25 +51,50 @@ def on_block(pipeline: Pipeline, jobs: Sequence[Job]) -> dict[str, object]:
     return block
 
 
-def _add_event(events: dict[str, list[str] | None], event: str, declared: GithubTrigger) -> None:
-    # ``None`` means "every branch": one unfiltered trigger widens the event for all jobs.
-    if event not in BRANCH_EVENTS or not declared.branches:
-        events[event] = None
-        return
-    if event in events and events[event] is None:
-        return
-    known = events.setdefault(event, [])
-    assert known is not None
-    known.extend(b for b in declared.branches if b not in known)
+def branch_filter(lists: Sequence[tuple[str, ...]]) -> dict[str, list[str]]:
+    """An event's workflow-level filter, admitting every branch one of ``lists`` admits.
+
+    Each list is a trigger's own filter (``()``: every branch and tag). GitHub reads one
+    list in order, so a union of lists with exclusions cannot be written as one list
+    (``[main]`` + ``["**", "!main"]`` would exclude main again); then the filter widens to
+    every branch, and each job's ``if:`` and ``github run`` select as the triggers say.
+    """
+    if not lists or () in lists:
+        return {}
+    if len(lists) == 1:
+        return _one_filter(lists[0])
+    if any(pattern.startswith("!") for branches in lists for pattern in branches):
+        return {"branches": ["**"]}
+    union: list[str] = []
+    for branches in lists:
+        union.extend(pattern for pattern in branches if pattern not in union)
+    return {"branches": union}
+
+
+def _one_filter(branches: tuple[str, ...]) -> dict[str, list[str]]:
+    if all(pattern.startswith("!") for pattern in branches):
+        # GitHub refuses a branches list of exclusions only; this is the same set.
+        return {"branches-ignore": [pattern[1:] for pattern in branches]}
+    if branches[0].startswith("!"):
+        # A list that starts by excluding starts from every branch (as github run reads it);
+        # GitHub starts from none, so the implicit "every branch" is written out.
+        return {"branches": ["**", *branches]}
+    return {"branches": list(branches)}
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _runtime_only(branch: str) -> bool:
+    # Globs are matched by github run; so is a name GitHub would read as the start of an
+    # expression inside `if:`, even quoted.
+    return bool(_GLOB & set(branch)) or "${{" in branch
+
+
 def _branch_clause(event: str, branches: Sequence[str]) -> str:
     name = f"github.event_name == {_quote(event)}"
-    if not branches or event not in BRANCH_EVENTS or any(_GLOB & set(b) for b in branches):
+    if not branches or event not in BRANCH_EVENTS or any(_runtime_only(b) for b in branches):
         return name
     if event == "push":
         refs = [f"github.ref == {_quote('refs/heads/' + b)}" for b in branches]

@@ -7,7 +7,7 @@ then emitted as YAML, so the structure and its text cannot disagree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
@@ -16,10 +16,10 @@ from async_pipeline.core.model import Job, Pipeline, SyncGithub
 from async_pipeline.errors import DefinitionError
 from async_pipeline.github import _yaml
 from async_pipeline.github._actions import CACHE, CHECKOUT, SETUP_PYTHON, PinnedAction
-from async_pipeline.github._env import render_env
+from async_pipeline.github._env import literal, render_env
 from async_pipeline.github._triggers import job_condition, on_block
 
-__all__ = ["Rendered", "render"]
+__all__ = ["Rendered", "render", "workflow_job_ids"]
 
 DEFAULT_RUNNER = "ubuntu-latest"
 CACHE_PATH = ".async/cache"
@@ -35,9 +35,29 @@ class Rendered:
     lock: dict[str, object]
 
 
-def workflow_job_id(job_id: str) -> str:
-    """GitHub job ids must start with a letter or ``_``; pipeline ids may start with a digit."""
-    return job_id if job_id[0] in _JOB_ID_START else f"job_{job_id}"
+def workflow_job_ids(job_ids: Sequence[str], every_id: Iterable[str]) -> dict[str, str]:
+    """The workflow job id of each pipeline job in ``job_ids``, distinct from one another.
+
+    GitHub job ids must start with a letter or ``_``, so ``1x`` becomes ``job_1x``; and
+    GitHub compares them ignoring case. A job keeps its own id when it can; one that would
+    take another's (``1x`` beside a job named ``job_1x``, or ``Build`` beside ``build``)
+    gets the first free ``_2``, ``_3`` ... suffix. ``every_id`` (all the pipeline's job ids)
+    is reserved, so the ids do not shift when another job gains or loses a trigger.
+    """
+    reserved = {job_id.casefold() for job_id in every_id}
+    used: set[str] = set()
+    ids: dict[str, str] = {}
+    for job_id in job_ids:
+        base = job_id if job_id[0] in _JOB_ID_START else f"job_{job_id}"
+        candidate, n = base, 1
+        while candidate.casefold() in used or (
+            candidate != job_id and candidate.casefold() in reserved
+        ):
+            n += 1
+            candidate = f"{base}_{n}"
+        used.add(candidate.casefold())
+        ids[job_id] = candidate
+    return ids
 
 
 def _runs_on(pipeline: Pipeline, job: Job) -> str | list[str]:
@@ -116,16 +136,17 @@ def _steps(pipeline: Pipeline, job: Job, settings: SyncGithub, version: str) -> 
 
 def _job(pipeline: Pipeline, job: Job, settings: SyncGithub, version: str) -> dict[str, object]:
     body: dict[str, object] = {
-        "name": job.description or job.id,
+        # A description is text, not an expression: `${{` in it must not reach GitHub's parser.
+        "name": literal(job.description or job.id),
         "if": job_condition(pipeline, job),
         "runs-on": _runs_on(pipeline, job),
     }
     if job.environment is not None:
         environment = job.environment
+        # Portable metadata means the same locally and in CI, where nothing evaluates it.
+        name = literal(environment.name)
         body["environment"] = (
-            environment.name
-            if environment.url is None
-            else {"name": environment.name, "url": environment.url}
+            name if environment.url is None else {"name": name, "url": literal(environment.url)}
         )
     permissions = _permissions(job)
     if permissions:
@@ -157,13 +178,14 @@ def render(pipeline: Pipeline, settings: SyncGithub, version: str) -> Rendered:
             path="jobs",
             hint="attach one with job(..., trigger=['push']) and declare it under triggers=",
         )
+    ids = workflow_job_ids([job.id for job in jobs], pipeline.jobs)
     document: dict[str, object] = {
         "name": "async-pipeline",
         "on": on_block(pipeline, jobs),
         "permissions": {
             "contents": _yaml.Commented("read", "least privilege; jobs that need more say so")
         },
-        "jobs": {workflow_job_id(job.id): _job(pipeline, job, settings, version) for job in jobs},
+        "jobs": {ids[job.id]: _job(pipeline, job, settings, version) for job in jobs},
     }
     text = _yaml.dump(document, header=_header(pipeline, version))
     document = cast(dict[str, object], _yaml.plain(document))

@@ -22,7 +22,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
-from async_pipeline.errors import PipelineError, UsageError
+from async_pipeline.errors import PipelineError, UsageError, sole_error
 from async_pipeline.mcp_server import _resources
 from async_pipeline.mcp_server._refusals import explain_refusals
 from async_pipeline.mcp_server._schemas import check_arguments, output_schema
@@ -133,11 +133,8 @@ def sole_pipeline_error(exc: BaseException) -> PipelineError | None:
     even a single failure back as an ``ExceptionGroup``. One ``PipelineError`` in it is
     still the caller's answer; several errors, or anything else, are not.
     """
-    if isinstance(exc, PipelineError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return sole_pipeline_error(exc.exceptions[0])
-    return None
+    found = sole_error(exc)
+    return found if isinstance(found, PipelineError) else None
 
 
 def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[Any]:
