@@ -290,6 +290,15 @@ GARBAGE: dict[str, bytes | Callable[[dict[str, Any]], object]] = {
     "logs that are not digests": lambda m: {**m, "logs": {"stdout": 1, "stderr": 2}},
     "inputs that are not a mapping": lambda m: {**m, "inputs": ["src/app.ts"]},
     "a createdAt that is text": lambda m: {**m, "createdAt": "yesterday"},
+    "a mode beyond permission bits": lambda m: {
+        **m,
+        "outputs": [{**m["outputs"][0], "mode": 2**40}, m["outputs"][1]],
+    },
+    "a negative mode": lambda m: {**m, "outputs": [{**m["outputs"][0], "mode": -1}]},
+    "a setuid mode": lambda m: {**m, "outputs": [{**m["outputs"][0], "mode": 0o4755}]},
+    "a negative size": lambda m: {**m, "outputs": [{**m["outputs"][0], "size": -1}]},
+    "a path that is not a string": lambda m: {**m, "outputs": [{**m["outputs"][0], "path": 7}]},
+    "an output listed twice": lambda m: {**m, "outputs": [m["outputs"][0], m["outputs"][0]]},
 }
 
 
@@ -319,6 +328,89 @@ def test_a_reader_removes_a_damaged_value_only_while_it_is_still_the_one_it_read
 
     store._delete_if_unchanged(entry_key(), b"republished")
     assert not raw.exists(entry_key())
+
+
+# keys of another type ------------------------------------------------------------------------
+#
+# Anyone who can write to the server can put a list (say) where a string belongs. That is a
+# fault of one key (the server answers WRONGTYPE), not of the store: a miss, not a StoreError
+# that would drop the store for the run, and the next publication replaces it.
+
+
+def test_an_entry_key_of_another_type_is_a_miss_not_a_store_error(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    raw.rpush(entry_key(), "not a manifest")
+
+    assert store.get(KEY) is None
+    assert raw.type(entry_key()) == b"list"  # left for the next put to replace
+
+
+@pytest.mark.parametrize("log", ["stdout", "stderr"])
+def test_a_log_blob_of_another_type_is_a_miss(
+    store: RedisStore, raw: redis.Redis, tmp_path: Path, log: str
+) -> None:
+    entry, files = make_entry(tmp_path)
+    store.put(entry, files)
+    raw.delete(blob_key(getattr(entry, log)))
+    raw.rpush(blob_key(getattr(entry, log)), "not a log")
+
+    assert store.get(KEY) is None
+    assert not raw.exists(entry_key())
+
+
+def test_an_output_blob_of_another_type_makes_read_output_a_miss(
+    store: RedisStore, raw: redis.Redis, tmp_path: Path
+) -> None:
+    entry, files = make_entry(tmp_path)
+    store.put(entry, files)
+    got = store.get(KEY)
+    assert got is not None
+    raw.delete(blob_key(b"console.log(1)\n"))
+    raw.sadd(blob_key(b"console.log(1)\n"), "not an output")
+
+    assert store.read_output(got, got.outputs[0]) is None
+    assert not raw.exists(entry_key())
+
+
+def test_a_damaged_entry_replaced_by_another_type_meanwhile_is_left_alone(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    raw.rpush(entry_key(), "published by someone else")
+
+    store._delete_if_unchanged(entry_key(), b"the damaged value read before")
+
+    assert raw.type(entry_key()) == b"list"
+
+
+def test_put_replaces_keys_of_another_type(
+    store: RedisStore, raw: redis.Redis, tmp_path: Path
+) -> None:
+    entry, files = make_entry(tmp_path)
+    raw.rpush(entry_key(), "x")
+    raw.hset(blob_key(b"console.log(1)\n"), "field", "x")
+    raw.sadd(blob_key(entry.stdout), "x")
+
+    store.put(entry, files)
+
+    got = store.get(KEY)
+    assert got == entry
+    assert store.read_output(got, got.outputs[0]) == b"console.log(1)\n"
+
+
+def test_a_server_refusing_a_read_is_still_a_store_error(
+    redis_server: RedisServer, raw: redis.Redis
+) -> None:
+    # Not a fault of one key: every read would fail the same way, so the store is dropped.
+    raw.acl_setuser(
+        "limited", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-get"]
+    )
+    try:
+        url = f"redis://limited:pw@127.0.0.1:{redis_server.port}/0"
+        with RedisStore(url, prefix=PREFIX) as limited, pytest.raises(StoreError):
+            limited.get(KEY)
+    finally:
+        raw.acl_deluser("limited")
 
 
 # expiry -------------------------------------------------------------------------------------

@@ -364,3 +364,26 @@ def test_an_unreachable_redis_degrades_to_no_cache_with_one_warning(tmp_path: Pa
     assert _hits(record) == {"lib": False, "app": False}
     assert len(record.warnings) == 1
     assert "unavailable" in record.warnings[0]
+
+
+def test_a_redis_entry_of_another_type_is_a_miss_and_the_next_store_replaces_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    import redis
+
+    root = _project(tmp_path)
+    redis_env = {"REDIS_URL": redis_url}
+    first = _run(_redis_pipeline(), root, env=redis_env)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        lib = f"async-pipeline:entry:{first.tasks[0].cache_key}"
+        client.delete(lib)
+        client.rpush(lib, "not a manifest")
+        record = _run(_redis_pipeline(), root, env=redis_env)
+        # One key's fault: lib runs, the store stays in use (app hits), nothing is warned.
+        assert record.status == "passed" and record.warnings == []
+        assert _hits(record) == {"lib": False, "app": True}
+        assert client.type(lib) == b"string"
+    finally:
+        client.close()
+    assert _hits(_run(_redis_pipeline(), root, env=redis_env)) == {"lib": True, "app": True}

@@ -8,6 +8,11 @@ A restore never overwrites a file that changed since the task last left it (see
 ``CacheEngine._restore``): outputs are left out of a task's key, so for a task that
 rewrites its inputs in place a hit would otherwise undo the user's edit. A task whose
 outputs match the pipeline file is not cached at all, with one warning.
+
+An entry is data anyone with write access to a shared store can forge, so a restore
+writes only files the task declares as outputs, under normalized paths outside ``.git/``
+and ``.async/``, with permission bits only (see ``CacheEngine._trusted``); anything else
+makes the hit a miss, with one warning.
 """
 
 from __future__ import annotations
@@ -41,12 +46,19 @@ from async_pipeline.runner.cache.store import (
     OutputFile,
     StoreError,
     digest_bytes,
+    restorable_path,
+    valid_mode,
 )
 
 __all__ = ["BASELINES_DIR", "CacheEngine", "Prepared"]
 
 DEFAULT_INPUTS = ("**",)
 BASELINE_BATCH = 64
+# A path from an entry is shown at most this long, and escaped, in a warning.
+SHOWN_PATH_CHARS = 120
+# Restored outputs are always readable and writable by their owner (the runner hashes
+# them, a rerun of the task writes over them), whatever bits an entry names.
+OWNER_READ_WRITE = 0o600
 
 
 @dataclass
@@ -94,6 +106,7 @@ class CacheEngine:
         # Directories are checked once per run; a restore never creates symlinks.
         self._inside_cache: dict[str, bool] = {}
         self._all_outputs = all_outputs(pipeline)
+        self._declared: dict[str, Globs] = {}  # task id -> its outputs, normalized
         self._config = _config_file(root, pipeline)
         self.prepared: dict[str, Prepared] = {}
 
@@ -181,7 +194,7 @@ class CacheEngine:
         """Whether the task's outputs match the pipeline file (then it is not cached: a hit
         would put a stored copy of pipeline.py back), warning once if so."""
         config = self._config
-        if config is None or not task.outputs or not Globs(task.outputs).select([config]):
+        if config is None or not task.outputs or not self._declared_outputs(task).select([config]):
             return False
         self.warn(
             f"cache: {task.id} is not cached: its outputs match the pipeline file {config}, "
@@ -212,7 +225,7 @@ class CacheEngine:
             return None
         if entry is None:
             return None
-        if not self._restore(prepared.task.id, prepared.store, entry):
+        if not self._restore(prepared.task, prepared.store, entry):
             return None
         prepared.outputs = {o.path: o.digest for o in entry.outputs}
         prepared.created_at = entry.created_at
@@ -250,7 +263,45 @@ class CacheEngine:
             self._baseline(prepared)
         return None
 
-    def _restore(self, task_id: str, store: CacheStore, entry: Entry) -> bool:
+    def _declared_outputs(self, task: Task) -> Globs:
+        """The task's output patterns as they match normalized paths (compiled once)."""
+        globs = self._declared.get(task.id)
+        if globs is None:
+            globs = self._declared[task.id] = Globs(_normalized_patterns(task.outputs))
+        return globs
+
+    def _trusted(self, task: Task, entry: Entry) -> bool:
+        """Whether a restore may write every output the entry names, warning once if not.
+
+        The entry is data from a store anyone with write access to it may have written:
+        each output must be a path :func:`restorable_path` allows (normalized, relative,
+        outside ``.git/`` and ``.async/``), named once, matched by the task's declared
+        outputs (excludes honoured), with permission bits for a mode. Linear in the number
+        of outputs; no filesystem access.
+        """
+        outputs = entry.outputs
+        if not outputs:
+            return True
+        if not all(valid_mode(o.mode) for o in outputs):
+            return False  # damaged (the stores refuse such entries): a plain miss
+        paths = [o.path for o in outputs]
+        declared = set(self._declared_outputs(task).select(p for p in paths if restorable_path(p)))
+        unknown = next((p for p in paths if p not in declared), None)
+        if unknown is not None:
+            self.warn(
+                f"cache: the cached entry for {task.id} names a file that is not one of its "
+                f"declared outputs ({_shown(unknown)}); nothing was restored and {task.id} runs"
+            )
+            return False
+        if len(declared) != len(paths):
+            self.warn(
+                f"cache: the cached entry for {task.id} names an output more than once; "
+                f"nothing was restored and {task.id} runs"
+            )
+            return False
+        return True
+
+    def _restore(self, task: Task, store: CacheStore, entry: Entry) -> bool:
         """Put the entry's outputs in place; False (a miss: the task runs) if one cannot be.
 
         A file already there with other bytes is overwritten only if it is still what the
@@ -258,8 +309,12 @@ class CacheEngine:
         another branch. Anything else there was changed since, by the user or another
         tool, perhaps an input the task rewrites in place (``sed -i`` over ``src/**``, whose
         outputs are left out of its key): running the task is right, restoring would undo
-        the change. Every output is checked before any is written.
+        the change. Every output is checked before any is written, and the entry as a
+        whole first (:meth:`_trusted`).
         """
+        if not self._trusted(task, entry):
+            return False
+        task_id = task.id
         writes: list[OutputFile] = []
         for output in entry.outputs:
             destination = self.root / output.path
@@ -284,8 +339,15 @@ class CacheEngine:
             if data is None:
                 return False
             written_at = time.time_ns()
-            _replace_file(self.root / output.path, data, output.mode)
-            after = os.stat(self.root / output.path)
+            try:
+                _replace_file(self.root / output.path, data, output.mode)
+                after = os.stat(self.root / output.path)
+            except OSError as exc:  # e.g. a directory where the file goes, a full disk
+                self.warn(
+                    f"cache: could not restore {_shown(output.path)} for {task_id} "
+                    f"({exc.strerror or type(exc).__name__}); {task_id} runs"
+                )
+                return False
             # The bytes just written are known: the next run need not hash them again.
             self.stat_cache.remember(output.path, after, after, output.digest, written_at)
         return True
@@ -325,8 +387,18 @@ class CacheEngine:
             return
         files: dict[str, Path] = {}
         outputs: list[OutputFile] = []
-        for relative in Globs(task.outputs).match(Walker(self.root)) if task.outputs else []:
-            path = self.root / relative
+        for found in Globs(task.outputs).match(Walker(self.root)) if task.outputs else []:
+            path = self.root / found
+            relative = _normalized(found)  # as a restore will check it: no './', no '//'
+            if relative in files:
+                continue
+            if not restorable_path(relative):
+                self.warn(
+                    f"cache: {task.id} not stored: a cache restore would refuse to write its "
+                    f"output {_shown(relative)} (a backslash or a control character in the "
+                    "name, or a .git directory on the way)"
+                )
+                return
             before = os.stat(path)
             read_at = time.time_ns()
             data = path.read_bytes()
@@ -538,14 +610,39 @@ def cache_patterns(task: Task) -> tuple[str, ...]:
     return task.resolved_inputs or DEFAULT_INPUTS
 
 
+def _normalized(path: str) -> str:
+    """A relative path or pattern without empty and '.' segments: ``./a//b`` is ``a/b``."""
+    return "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+def _normalized_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Output patterns as they match normalized paths (``.`` alone is every file)."""
+    found = []
+    for pattern in patterns:
+        bang = "!" if pattern.startswith("!") else ""
+        found.append(bang + (_normalized(pattern[len(bang) :]) or "**"))
+    return tuple(found)
+
+
+def _shown(path: str) -> str:
+    """A path from an entry as a warning may quote it: escaped (repr), and cut short."""
+    if len(path) <= SHOWN_PATH_CHARS:
+        return repr(path)
+    return f"{path[:SHOWN_PATH_CHARS]!r}... ({len(path)} characters)"
+
+
 def _replace_file(destination: Path, data: bytes, mode: int) -> None:
-    """Write beside the destination, then rename over it: never a half-written output."""
+    """Write beside the destination, then rename over it: never a half-written output.
+
+    Only permission bits are set (never setuid, setgid or sticky), and always the
+    owner's read and write.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.restore")
     try:
         with open(temporary, "wb") as handle:
             handle.write(data)
-        os.chmod(temporary, mode)
+        os.chmod(temporary, (mode & 0o777) | OWNER_READ_WRITE)
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -38,6 +38,8 @@ from async_pipeline.runner.cache.store import (
     OutputFile,
     StoreError,
     digest_bytes,
+    is_digest,
+    outputs_from_manifest,
 )
 
 __all__ = [
@@ -113,6 +115,8 @@ class FileStore:
                 self.delete(entry.key)
                 return None
             return inline
+        if not is_digest(output.digest):
+            return None  # decode_entry admits none: never a path to read or remove
         blob = self.blobs / output.digest
         try:
             data = blob.read_bytes()
@@ -242,10 +246,9 @@ def decode_entry(key: str, raw: bytes) -> Entry | None:
             sections["stderr.log"]
         ):
             return None
-        outputs = tuple(
-            OutputFile(str(o["path"]), str(o["digest"]), int(o["size"]), int(o["mode"]))
-            for o in orjson.loads(sections["outputs.json"])
-        )
+        # Checked as the store writes them: a digest names a blob file read (and removed
+        # when damaged), so one that is not a sha256 digest would name any path.
+        outputs = outputs_from_manifest(orjson.loads(sections["outputs.json"]))
         inputs = orjson.loads(sections["inputs.json"])
         if not isinstance(inputs, dict):
             return None

@@ -25,8 +25,10 @@ misses, never wrong hits.
 
 A reader verifies everything it hands back: the manifest, both logs and every output
 against their digests. Anything damaged or missing is a miss, and the entry (and a
-damaged blob) is removed. Every error from the Redis client is translated to
-``StoreError`` at one boundary, ``_translated``.
+damaged blob) is removed. A key holding another type than a string (the server answers
+WRONGTYPE) is a fault of that key, not of the server: reading it is a miss, and the next
+publication's SET replaces it whatever its type. Every other error from the Redis client
+is translated to ``StoreError`` at one boundary, ``_translated``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from async_pipeline.runner.cache.store import (
     OutputFile,
     StoreError,
     digest_bytes,
+    is_digest,
+    outputs_from_manifest,
 )
 
 __all__ = ["EntryTooLargeError", "RedisStore"]
@@ -56,7 +60,6 @@ __all__ = ["EntryTooLargeError", "RedisStore"]
 _T = TypeVar("_T")
 
 _INSTALL_HINT = "the redis cache store needs the redis client: pip install 'async-pipeline[redis]'"
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 # How redis-py prefixes a failed pipeline command: "Command # 2 (SET key <value>) of pipeline
 # caused error: <the server's message>". Greedy up to the last marker, as a value may hold one.
 _PIPELINE_COMMAND = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ", re.DOTALL)
@@ -81,7 +84,7 @@ class _Pipeline(Protocol):
 
     def exists(self, *names: str) -> object: ...
 
-    def execute(self) -> list[object]: ...
+    def execute(self, raise_on_error: bool = True) -> list[object]: ...
 
     def reset(self) -> None: ...
 
@@ -186,6 +189,7 @@ class RedisStore:
         # Typed as the small Protocol (which mypy checks ``redis.Redis`` against): redis-py
         # annotates replies as unions, so every reply is checked where it is read.
         self._client: _Client = client
+        self._response_error: type[Exception] = redis.exceptions.ResponseError
 
     def __enter__(self) -> RedisStore:
         return self
@@ -219,7 +223,7 @@ class RedisStore:
         """
         entry_key = self._entry_key(key)
         with _translated(self._errors):
-            raw = _reply_bytes(self._client.get(entry_key))
+            raw = self._get_string(entry_key)
             if raw is None:
                 return None
             parsed = _parse_manifest(raw, key)
@@ -236,10 +240,10 @@ class RedisStore:
             pipe.get(self._blob_key(stderr_digest))
             if output_keys:
                 pipe.exists(*output_keys)
-            replies = pipe.execute()
-            stdout = _reply_bytes(replies[0])
-            stderr = _reply_bytes(replies[1])
-            outputs_present = not output_keys or replies[2] == len(output_keys)
+            replies = pipe.execute(raise_on_error=False)
+            stdout = self._string_reply(replies[0])
+            stderr = self._string_reply(replies[1])
+            outputs_present = not output_keys or _unless_error(replies[2]) == len(output_keys)
             damaged = False
             for digest, data in ((stdout_digest, stdout), (stderr_digest, stderr)):
                 if data is not None and digest_bytes(data) != digest:
@@ -254,7 +258,7 @@ class RedisStore:
         """The output's bytes if they match its digest and size, else None (entry dropped)."""
         blob_key = self._blob_key(output.digest)
         with _translated(self._errors):
-            data = _reply_bytes(self._client.get(blob_key))
+            data = self._get_string(blob_key)
             if (
                 data is not None
                 and len(data) == output.size
@@ -272,7 +276,34 @@ class RedisStore:
         return self.ttl_ms is not None and (time.time() - entry.created_at) * 1000 > self.ttl_ms
 
     def _delete_if_unchanged(self, name: str, value: bytes) -> None:
-        self._client.eval(_DELETE_IF_UNCHANGED, 1, name, value)
+        try:
+            self._client.eval(_DELETE_IF_UNCHANGED, 1, name, value)
+        except self._response_error as exc:
+            if not self._wrong_type(exc):
+                raise
+            # Another type there now: not the value judged damaged, so nothing to remove.
+
+    # per-key faults -----------------------------------------------------------------------
+
+    def _wrong_type(self, error: object) -> bool:
+        """Whether ``error`` is the server refusing a command on a key of another type."""
+        return isinstance(error, self._response_error) and _describe(error).startswith("WRONGTYPE")
+
+    def _get_string(self, name: str) -> bytes | None:
+        """The string at ``name``; None if there is none or the key holds another type."""
+        try:
+            reply = self._client.get(name)
+        except self._response_error as exc:
+            if self._wrong_type(exc):
+                return None
+            raise
+        return _reply_bytes(reply)
+
+    def _string_reply(self, reply: object) -> bytes | None:
+        """A GET's reply from such a pipeline: None also for a key of another type."""
+        if self._wrong_type(reply):
+            return None
+        return _reply_bytes(_unless_error(reply))
 
     # writing ------------------------------------------------------------------------------
 
@@ -338,6 +369,13 @@ class RedisStore:
             self._client.touch(self._entry_key(key))
 
 
+def _unless_error(reply: object) -> object:
+    """A reply from ``execute(raise_on_error=False)``, raising the error it may stand for."""
+    if isinstance(reply, BaseException):
+        raise reply
+    return reply
+
+
 def _reply_bytes(reply: object) -> bytes | None:
     if reply is None or isinstance(reply, bytes):
         return reply
@@ -389,15 +427,7 @@ def _entry_from(data: Any, key: str) -> tuple[Entry, str, str] | None:
     if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT or data["key"] != key:
         return None
     logs = data["logs"]
-    outputs = tuple(
-        OutputFile(
-            path=_typed(o["path"], str),
-            digest=_digest(o["digest"]),
-            size=_typed(o["size"], int),
-            mode=_typed(o["mode"], int),
-        )
-        for o in data["outputs"]
-    )
+    outputs = outputs_from_manifest(data["outputs"])
     inputs = _typed(data["inputs"], dict)
     entry = Entry(
         key=key,
@@ -412,7 +442,7 @@ def _entry_from(data: Any, key: str) -> tuple[Entry, str, str] | None:
 
 
 def _typed(value: object, kind: type[_T]) -> _T:
-    # bool is an int to isinstance, but never a valid size or mode.
+    # bool is an int to isinstance, and never what a manifest field should hold.
     if isinstance(value, bool) or not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
@@ -425,6 +455,6 @@ def _number(value: object) -> float:
 
 
 def _digest(value: Any) -> str:
-    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+    if not is_digest(value):
         raise ValueError("not a sha256 hex digest")
-    return value
+    return str(value)
