@@ -28,8 +28,8 @@ __all__ = [
 CODES: dict[str, str] = {
     "ASYNC_PIPELINE_UNKNOWN_FIELD": (
         "A pipeline, task, task default, job, job github config, github permission, agent "
-        "profile or helper was given a field it does not have. The message names the full "
-        "path and the nearest valid field."
+        "profile or helper was given a field it does not have, or run_job/arun_job an option "
+        "it does not take. The message names the full path and the nearest valid field."
     ),
     "ASYNC_PIPELINE_TASK_ARGUMENT_CONFLICT": (
         "task() was given both run= and positional steps. Use one or the other."
@@ -138,7 +138,10 @@ CODES: dict[str, str] = {
         "github run found no usable GitHub event: GITHUB_EVENT_NAME is unset, or the file at "
         "GITHUB_EVENT_PATH is missing, unreadable or not a JSON object."
     ),
-    "ASYNC_PIPELINE_USAGE": "A command-line flag or argument is missing, unknown or malformed.",
+    "ASYNC_PIPELINE_USAGE": (
+        "A command-line flag or argument, a setting, or an argument of the Python API is "
+        "missing, unknown or malformed."
+    ),
     "ASYNC_PIPELINE_INTERNAL": (
         "An unexpected error inside async-pipeline. Rerun with ASYNC_PIPELINE_DEBUG=1 and report "
         "the traceback."

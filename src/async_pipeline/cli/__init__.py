@@ -79,7 +79,7 @@ def main(
         from async_pipeline.cli._parser import build_parser
 
         try:
-            args = build_parser(__version__).parse_args(args_list)
+            args = build_parser(__version__).parse_args(args_list, output=out.stdout)
         except SystemExit as exc:  # --help and --version print and exit 0
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         args.environment = environment

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, NoReturn
+import sys
+from contextvars import ContextVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from async_pipeline.core._validate import nearest
 from async_pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 PROG = "async-pipeline"
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+# Where --help and --version print: argparse writes to sys.stdout; main(stdout=...) sets this
+# for the parse (subcommand parsers included) so the text reaches the caller's stream.
+_HELP_OUTPUT: ContextVar[IO[str] | None] = ContextVar("_HELP_OUTPUT", default=None)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,10 +35,23 @@ class _Parser(argparse.ArgumentParser):
                 hint = f'did you mean "{guess}"? ({hint})'
         raise UsageError("ASYNC_PIPELINE_USAGE", f"{self.prog}: {message}", hint=hint)
 
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        output = _HELP_OUTPUT.get()
+        super()._print_message(message, output if output and file is sys.stdout else file)
+
     def parse_args(  # type: ignore[override]  # one form is used: a list in, a namespace out
-        self, args: list[str] | None = None, namespace: None = None
+        self,
+        args: list[str] | None = None,
+        namespace: None = None,
+        *,
+        output: IO[str] | None = None,
     ) -> argparse.Namespace:
-        parsed, extras = self.parse_known_args(args, namespace)
+        """Parse ``args``; ``--help`` and ``--version`` print to ``output`` (default stdout)."""
+        token = _HELP_OUTPUT.set(output)
+        try:
+            parsed, extras = self.parse_known_args(args, namespace)
+        finally:
+            _HELP_OUTPUT.reset(token)
         if extras:
             # The top parser notices what a subcommand did not take: point at that command.
             command = getattr(parsed, "command", None)
@@ -62,7 +84,7 @@ def _format(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: 
     )
 
 
-def build_parser(version: str) -> argparse.ArgumentParser:
+def build_parser(version: str) -> _Parser:
     common = _common()
     parser = _Parser(
         prog=PROG,

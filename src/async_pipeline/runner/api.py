@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from async_pipeline.core import graph
+from async_pipeline.core._validate import nearest
 from async_pipeline.core.commands import CommandPolicy, Mock
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline
-from async_pipeline.errors import PipelineError
+from async_pipeline.errors import PipelineError, UsageError
 from async_pipeline.redaction import MIN_SECRET_LENGTH, Redactor
 from async_pipeline.runner.cache.engine import CacheEngine
 from async_pipeline.runner.env import ResolvedEnv, resolve_declared
@@ -341,13 +342,161 @@ async def arun_job(pipeline: Pipeline, *, id: str, **options: Any) -> ExecutionR
     Options: ``mode``, ``concurrency``, ``force``, ``echo``, ``cwd`` (default: the process's
     working directory), ``env`` (default: the process's environment; pass your own to test
     without touching global state), ``commands``, ``executor``, ``reporter``, ``task``.
+    ``sandbox``, ``execution`` and ``provider`` are accepted and raise
+    ``ASYNC_PIPELINE_SANDBOX_UNAVAILABLE``. Any other option is ``ASYNC_PIPELINE_UNKNOWN_FIELD``;
+    an option of the wrong type is ``ASYNC_PIPELINE_USAGE``, raised before anything is created.
     """
+    check_run_arguments("arun_job", pipeline, id, options)
+    return await _arun_job(pipeline, id, options)
+
+
+def run_job(pipeline: Pipeline, *, id: str, **options: Any) -> ExecutionRecord:
+    """The synchronous form of :func:`arun_job`; inside a running event loop, await
+    :func:`arun_job` instead (calling this there is ``ASYNC_PIPELINE_USAGE``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError(
+            "ASYNC_PIPELINE_USAGE",
+            "run_job cannot be called from a running event loop; use await arun_job(...)",
+        )
+    check_run_arguments("run_job", pipeline, id, options)
+    return anyio.run(_arun_job, pipeline, id, options)
+
+
+async def _arun_job(pipeline: Pipeline, id: str, options: Mapping[str, Any]) -> ExecutionRecord:
     from async_pipeline.runner.models import ExecutionRecord
 
     record = await execute_job(pipeline, id=id, **options)
     return ExecutionRecord.model_validate(record.to_json())
 
 
-def run_job(pipeline: Pipeline, *, id: str, **options: Any) -> ExecutionRecord:
-    """The synchronous form of :func:`arun_job` (do not call it from a running event loop)."""
-    return anyio.run(functools.partial(arun_job, pipeline, id=id, **options))
+# The options of the public run functions. execute_job takes more (stop=, preflight=): the
+# CLI and the MCP server pass those, and no caller of run_job should reach them.
+RUN_OPTIONS = frozenset(
+    {
+        "mode",
+        "concurrency",
+        "force",
+        "echo",
+        "cwd",
+        "env",
+        "commands",
+        "executor",
+        "reporter",
+        "task",
+        "sandbox",
+        "execution",
+        "provider",
+    }
+)
+
+
+def check_run_arguments(
+    where: str, pipeline: object, job_id: object, options: Mapping[str, object]
+) -> None:
+    """Every argument of a public run call, checked before any lock, record or directory is
+    made: a wrong one is a usage error naming it, not a Python error from inside the run."""
+    for name in options:
+        if name not in RUN_OPTIONS:
+            guess = nearest(name, RUN_OPTIONS)
+            raise UsageError(
+                "ASYNC_PIPELINE_UNKNOWN_FIELD",
+                f'unknown {where} option "{name}"; valid options: '
+                + ", ".join(sorted(RUN_OPTIONS)),
+                path=name,
+                hint=f'did you mean "{guess}"?' if guess else None,
+            )
+    if not isinstance(pipeline, Pipeline):
+        raise _usage(
+            f"{where}: pipeline must be a Pipeline, got {_kind(pipeline)}",
+            hint="pass the result of define_pipeline(...) or load_pipeline(...)",
+        )
+    if not isinstance(job_id, str):
+        raise _usage(f"{where}: id must be a job id (a string), got {_kind(job_id)}")
+    task = options.get("task")
+    if task is not None and not isinstance(task, str):
+        raise _usage(f"{where}: task must be a task id (a string) or None, got {_kind(task)}")
+    for flag in ("force", "echo"):
+        if not isinstance(options.get(flag, False), bool):
+            raise _usage(f"{where}: {flag} must be True or False, got {_kind(options[flag])}")
+    mode = options.get("mode")
+    if mode is not None and mode not in ("manual", "ci"):
+        raise _usage(f"{where}: mode must be 'manual', 'ci' or None, got {mode!r}")
+    check_concurrency(options.get("concurrency"))
+    if options.get("cwd") is not None:
+        check_cwd(options["cwd"], where)
+    if options.get("env") is not None:
+        check_env(options["env"], where)
+    if options.get("executor") is not None:
+        _check_methods(options["executor"], "executor", "CommandExecutor", _EXECUTOR, where)
+    if options.get("reporter") is not None:
+        _check_methods(options["reporter"], "reporter", "Reporter", _REPORTER, where)
+
+
+_EXECUTOR = ("run_shell", "check_tool")
+_REPORTER = ("task_started", "task_finished", "task_output")
+
+
+def check_cwd(cwd: object, where: str) -> Path:
+    """``cwd`` as an existing directory; a usage error before anything is made in it."""
+    if not isinstance(cwd, str | os.PathLike):
+        raise _usage(
+            f"{where}: cwd must be a directory path (str or os.PathLike), got {_kind(cwd)}"
+        )
+    path = os.fspath(cwd)
+    if not isinstance(path, str):
+        raise _usage(f"{where}: cwd must be a str path, got {_kind(path)}")
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        raise _usage(
+            f"{where}: cwd {path!r} {what}",
+            hint="pass the project's directory, where pipeline.py is",
+        )
+    return Path(path)
+
+
+def check_env(env: object, where: str) -> None:
+    """``env`` as a process environment: names without '=' or NUL, values strings without NUL.
+    The message names the key, never a value (it may be a secret)."""
+    if not isinstance(env, Mapping):
+        raise _usage(
+            f"{where}: env must be a mapping of variable names to strings (like os.environ), "
+            f"got {_kind(env)}"
+        )
+    for key, value in env.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise _usage(
+                f"{where}: env key {key!r} is not a variable name: keys must be non-empty "
+                "strings without '=' or NUL"
+            )
+        if not isinstance(value, str):
+            raise _usage(f"{where}: env[{key!r}] must be a string, got {_kind(value)}")
+        if "\0" in value:
+            raise _usage(f"{where}: env[{key!r}] contains a NUL character")
+
+
+def _check_methods(
+    value: object, name: str, protocol: str, methods: tuple[str, ...], where: str
+) -> None:
+    if isinstance(value, type):
+        raise _usage(
+            f"{where}: {name} must be a {protocol} instance, got the class {value.__name__}",
+            hint=f"pass an instance: {value.__name__}()",
+        )
+    missing = [m for m in methods if not callable(getattr(value, m, None))]
+    if missing:
+        raise _usage(
+            f"{where}: {name} must be a {protocol} (an object with the methods "
+            f"{', '.join(methods)}), got {_kind(value)} without {', '.join(missing)}"
+        )
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _usage(message: str, *, hint: str | None = None) -> UsageError:
+    return UsageError("ASYNC_PIPELINE_USAGE", message, hint=hint)
