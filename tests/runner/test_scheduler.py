@@ -292,3 +292,39 @@ def test_sandbox_selection_is_refused_clearly_until_sandboxes_can_run(tmp_path: 
     with pytest.raises(PipelineError) as caught:
         _run(pipeline, tmp_path, FakeExecutor(), sandbox="docker")
     assert caught.value.code == "ASYNC_PIPELINE_SANDBOX_UNAVAILABLE"
+
+
+class _BrokenExecutor(FakeExecutor):
+    async def run_shell(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the executor's own bug with s3cret-value-123 in it")
+
+
+class _PlainExecutor(FakeExecutor):
+    def run_shell(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return None  # not a coroutine: awaiting it fails
+
+
+@pytest.mark.parametrize("executor", [_BrokenExecutor(), _PlainExecutor()])
+def test_an_executor_that_fails_fails_its_task_not_the_run(
+    tmp_path: Path, executor: FakeExecutor
+) -> None:
+    pipeline = define_pipeline(
+        name="p",
+        env={"TOKEN": env.secret("TOKEN_SOURCE")},
+        tasks={"a": task(sh("x")), "b": task(sh("y"), depends_on=["a"])},
+        jobs={"all": job(target="b")},
+    )
+    record = run_job(
+        pipeline,
+        id="all",
+        cwd=tmp_path,
+        env={"PATH": os.defpath, "TOKEN_SOURCE": "s3cret-value-123"},
+        executor=executor,
+    )
+    assert record.status == "failed" and record.interrupted is None
+    assert _statuses(record) == {"a": "failed", "b": "skipped"}
+    error = record.tasks[0].error
+    assert error is not None and error.code == "ASYNC_PIPELINE_STEP_FAILED"
+    assert "executor failed" in error.message
+    stored = "".join(p.read_text() for p in (tmp_path / ".async" / "runs").rglob("*.json"))
+    assert "s3cret-value-123" not in stored and "s3cret-value-123" not in error.message

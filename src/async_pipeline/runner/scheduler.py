@@ -434,14 +434,25 @@ class Scheduler:
                     },
                 )
             step = built
-        result = await self.executor.run_shell(
-            step.command,
-            cwd=plan.cwd,
-            env=plan.env,
-            task=plan.task,
-            timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
-            output=output,
-        )
+        try:
+            result = await self.executor.run_shell(
+                step.command,
+                cwd=plan.cwd,
+                env=plan.env,
+                task=plan.task,
+                timeout_ms=None if remaining is None else max(1, int(remaining * 1000)),
+                output=output,
+            )
+        except PipelineError as exc:
+            return _Outcome(None, {"code": exc.code, "message": exc.message})
+        except Exception as exc:  # a caller's executor failing is this task's failure
+            return _Outcome(
+                None,
+                {
+                    "code": "ASYNC_PIPELINE_STEP_FAILED",
+                    "message": f"the command executor failed: {type(exc).__name__}: {exc}",
+                },
+            )
         if result.timed_out:
             return self._timeout(plan.task)
         if result.exit_code != 0:
