@@ -62,15 +62,19 @@ class HttpServer:
 
 @contextmanager
 def http_server(
-    cwd: Path, *args: str, env: dict[str, str] | None = None, python: str = sys.executable
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    address: str = "127.0.0.1:0",
 ) -> Iterator[HttpServer]:
-    """``python -m async_pipeline mcp --http 0 ARGS`` in ``cwd``, stopped with SIGTERM after.
+    """``python -m async_pipeline mcp --http ADDRESS ARGS`` in ``cwd``, stopped with SIGTERM.
 
     Port 0 and the announced URL, rather than a port picked beforehand, leave no window for
     another process to take the port.
     """
     process = subprocess.Popen(
-        [python, "-m", "async_pipeline", "mcp", "--http", "127.0.0.1:0", *args],
+        [python, "-m", "async_pipeline", "mcp", "--http", address, *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
@@ -257,6 +261,9 @@ def test_sigterm_stops_the_server_with_exit_code_0() -> None:
         (["--http", "0", "--token-env", "AP_EMPTY_TOKEN"], {"AP_EMPTY_TOKEN": ""}),
         (["--token-env", "AP_TEST_TOKEN"], {"AP_TEST_TOKEN": TOKEN}),
         (["--http", "nope"], {}),
+        # Abbreviated IPv4: the system would bind 0.0.0.0 and 127.0.0.1.
+        (["--http", "0:0"], {}),
+        (["--http", "127.1:0"], {}),
     ],
 )
 def test_http_usage_mistakes_exit_with_a_usage_error(args: list[str], env: dict[str, str]) -> None:
@@ -264,3 +271,66 @@ def test_http_usage_mistakes_exit_with_a_usage_error(args: list[str], env: dict[
     assert done.code == 1
     assert "error[ASYNC_PIPELINE_USAGE]" in done.stderr
     assert TOKEN not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--http", "0.0.0.0:0"],
+        ["--http", "0.0.0.0:0", "--allow-run"],
+        ["--http", "[::]:0", "--allow-run"],
+        ["--http", "build-box.example:0"],
+    ],
+)
+def test_a_non_loopback_bind_without_a_token_is_refused(args: list[str]) -> None:
+    done = run_cli_process(["mcp", *args], FIXTURES / "minimal", timeout=TIMEOUT)
+    assert done.code == 1
+    assert "error[ASYNC_PIPELINE_USAGE]" in done.stderr
+    assert "--token-env" in done.stderr
+    assert "MCP over HTTP at" not in done.stderr
+
+
+TOKEN_PIPELINE = """
+import os
+
+from async_pipeline import define_pipeline, job, sh, task
+
+
+def peek(ctx):
+    print("fn sees", os.environ.get("AP_TEST_TOKEN"))
+
+
+pipeline = define_pipeline(
+    name="token-demo",
+    tasks={
+        "shell": task(sh('echo "sh sees $AP_TEST_TOKEN"; env')),
+        "fn": task(run=peek),
+    },
+    jobs={"peek": job(target=["shell", "fn"])},
+)
+"""
+
+
+@pytest.mark.anyio
+async def test_runs_never_see_the_token_variable(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(TOKEN_PIPELINE)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with http_server(
+        tmp_path, "--allow-run", "--token-env", "AP_TEST_TOKEN", env={"AP_TEST_TOKEN": TOKEN}
+    ) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with http_session(server.url, auth) as session:
+                ran = await session.call_tool("run_job", {"job": "peek"})
+                assert ran.structured_content is not None, ran.content
+                run_id = ran.structured_content["id"]
+                read = await session.call_tool("read_run", {"runId": run_id})
+    assert ran.structured_content["status"] == "passed"
+    logs = tmp_path / ".async" / "runs" / run_id / "logs"
+    assert "sh sees \n" in (logs / "shell.stdout.log").read_text()
+    assert "fn sees None" in (logs / "fn.stdout.log").read_text()
+    files = [path for path in (tmp_path / ".async").rglob("*") if path.is_file()]
+    assert [path for path in files if TOKEN.encode() in path.read_bytes()] == []
+    # read_run relays task output: what the tasks printed is there, the token is not.
+    assert "sh sees" in read.model_dump_json()
+    assert not any(TOKEN in answer.model_dump_json() for answer in (ran, read))
+    assert not any(TOKEN in line for line in server.stderr)

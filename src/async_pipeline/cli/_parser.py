@@ -164,7 +164,9 @@ def build_parser(version: str) -> _Parser:
         _format(runner, ("text", "json"), "text")
 
     mcp = commands.add_parser(
-        "mcp", parents=[common], help="serve the pipeline to MCP hosts over stdio"
+        "mcp",
+        parents=[common],
+        help="serve the pipeline to MCP hosts over stdio (or HTTP with --http)",
     )
     mcp.add_argument(
         "--allow-run", action="store_true", help="also offer run_job (runs commands here)"
@@ -172,12 +174,14 @@ def build_parser(version: str) -> _Parser:
     mcp.add_argument(
         "--http",
         metavar="[HOST:]PORT",
-        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: 127.0.0.1)",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: "
+        "127.0.0.1; a non-loopback HOST requires --token-env)",
     )
     mcp.add_argument(
         "--token-env",
         metavar="NAME",
-        help="with --http: require `Authorization: Bearer $NAME` on every request",
+        help="with --http: require `Authorization: Bearer $NAME` on every request "
+        "(NAME is then hidden from runs)",
     )
 
     gc = commands.add_parser("gc", parents=[common], help="prune old run records and cache entries")

@@ -31,6 +31,7 @@ __all__ = [
     "batch_refused",
     "error_reply",
     "triage",
+    "triage_body",
     "triage_value",
 ]
 
@@ -148,6 +149,28 @@ def triage(line: bytes | Oversized) -> types.JSONRPCMessage | Reply | Batch | No
             return error_reply(types.INVALID_REQUEST, "Invalid Request: empty batch")
         return Batch(tuple(data))
     return triage_value(data)
+
+
+def triage_body(body: bytes | Oversized) -> types.JSONRPCMessage | Reply | Batch:
+    """:func:`triage` for an HTTP POST body, which always gets an answer.
+
+    What stdio passes over in silence (a blank line, a malformed notification, a response
+    that does not validate) is refused here: HTTP must answer every POST, and a 400 with a
+    reason beats one without. The reason is the one stdio gives a request with an id.
+    """
+    verdict = triage(body)
+    if verdict is not None:
+        return verdict
+    assert not isinstance(body, Oversized)  # always answered by triage
+    if not body.strip(_BLANK + b"\n"):
+        return error_reply(types.PARSE_ERROR, "Parse error: empty body")
+    data = orjson.loads(body)  # triage parsed it already
+    if isinstance(data, dict) and "method" in data and "id" not in data:
+        # A notification triage dropped: ask again as a request to learn what is wrong.
+        reply = triage_value({**data, "id": 0})
+        if isinstance(reply, Reply):
+            return error_reply(reply.message.error.code, reply.message.error.message)
+    return error_reply(types.INVALID_REQUEST, "Invalid Request: not a valid JSON-RPC message")
 
 
 def triage_value(data: Any) -> types.JSONRPCMessage | Reply | None:

@@ -5,7 +5,12 @@ Offered only when the server was started with ``--allow-run``. The runner takes 
 output goes to the run's log files, never to the server's stdout. A host cancelling the
 request (``notifications/cancelled``) cancels the handler's scope (the SDK's default
 "interrupt" mode): the runner ends the tasks' process groups, records
-``interrupted: "cancelled"`` and finalizes the record, as the CLI does on SIGINT.
+``interrupted: "cancelled"`` and finalizes the record, as the CLI does on SIGINT. A server
+told to stop interrupts its runs the same way (``_inflight``), recording the signal, and
+answers their callers with a JSON-RPC error.
+
+Runs get the server's environment, minus the ``--token-env`` variable: ``serve_http``
+takes it out of ``os.environ`` before serving, so no task, function step or log sees it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from async_pipeline.mcp_server._inflight import shutting_down
 from async_pipeline.mcp_server._tools import Data, ToolSpec, load_fingerprinted, project_root
 
 if TYPE_CHECKING:
@@ -84,24 +90,31 @@ async def _run_job(call: Call, args: Mapping[str, Any]) -> Data:
         len(graph.transitive_dependencies(pipeline, pipeline.jobs[job_id].targets))
     )
     concurrency = args.get("concurrency")
-    async with anyio.create_task_group() as group:
-        group.start_soon(progress.pump, call.request.session)
-        try:
-            record = await execute_job(
-                pipeline,
-                id=job_id,
-                concurrency=None if concurrency is None else int(concurrency),
-                force=bool(args.get("force", False)),
-                cwd=project_root(pipeline, call.options.cwd),
-                reporter=progress,
-                # Nobody here names the reason: a cancelled request is recorded as "cancelled".
-                stop=StopReason(),
-                # Checked against the job stamp under the run lock, and leaves the next one.
-                preflight=Preflight(new_run_id(), Path(config), fingerprint=fingerprint),
-            )
-        finally:
-            # Let the pump drain the last notifications, then end with the run.
-            progress.close()
+    # A cancelled request leaves the reason unset ("cancelled"); a stopping server sets it.
+    stop = StopReason()
+    with call.options.runs.track(stop) as scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(progress.pump, call.request.session)
+            try:
+                record = await execute_job(
+                    pipeline,
+                    id=job_id,
+                    concurrency=None if concurrency is None else int(concurrency),
+                    force=bool(args.get("force", False)),
+                    cwd=project_root(pipeline, call.options.cwd),
+                    reporter=progress,
+                    stop=stop,
+                    # Checked against the job stamp under the run lock, and leaves the next one.
+                    preflight=Preflight(new_run_id(), Path(config), fingerprint=fingerprint),
+                )
+            finally:
+                # Let the pump drain the last notifications, then end with the run.
+                progress.close()
+    if scope.cancelled_caught:
+        # Only a stopping server cancels this scope; the record says so, and where it is.
+        run = stop.record
+        data = None if run is None else {"runId": run.id, "interrupted": run.interrupted}
+        raise shutting_down("the run was interrupted and its record finalized", data)
     return record.to_json()
 
 

@@ -12,7 +12,7 @@ import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from async_pipeline.errors import PipelineError, UsageError, sole_error
 from async_pipeline.mcp_server import _resources
+from async_pipeline.mcp_server._inflight import RunningJobs
 from async_pipeline.mcp_server._refusals import explain_refusals
 from async_pipeline.mcp_server._schemas import check_arguments, output_schema
 from async_pipeline.mcp_server._tools import ToolSpec
@@ -53,11 +54,16 @@ INSTRUCTIONS = (
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How the server was started: which pipeline, and whether ``run_job`` is allowed."""
+    """How the server was started: which pipeline, and whether ``run_job`` is allowed.
+
+    ``runs`` is the server's own state, not an option: the runs in progress, which a
+    stopping server interrupts (``_inflight``).
+    """
 
     cwd: Path
     config: str | None = None
     allow_run: bool = False
+    runs: RunningJobs = field(default_factory=RunningJobs, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,9 @@ def build_server(options: ServerOptions, specs: Sequence[ToolSpec]) -> Server[An
         try:
             arguments = check_arguments(spec.name, spec.input_schema, params.arguments or {})
             return answer(await spec.handler(Call(options, ctx), arguments))
+        except MCPError:
+            # A protocol-level answer on purpose (a run cut off by shutdown), not a failure.
+            raise
         except PipelineError as exc:
             return failure(exc)
         except Exception as exc:
