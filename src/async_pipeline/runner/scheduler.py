@@ -287,7 +287,12 @@ class Scheduler:
         """Metadata as redacted JSON-ready data, whatever a step passed to ``ctx.meta``."""
         if not metadata:
             return {}
-        plain = orjson.loads(orjson.dumps(metadata, default=str, option=orjson.OPT_NON_STR_KEYS))
+        try:
+            data = orjson.dumps(metadata, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except (orjson.JSONEncodeError, TypeError, ValueError):
+            # Integers past 64 bits, keys orjson cannot name, cycles: as text, by hand.
+            data = orjson.dumps(_plain(metadata, set()))
+        plain = orjson.loads(data)
         redacted = self.redactor.redact_json(plain)
         return redacted if isinstance(redacted, dict) else {}
 
@@ -420,8 +425,12 @@ class Scheduler:
         remaining: float | None,
     ) -> _Outcome:
         if isinstance(step, DeferredShell):
-            with step_output(output.stdout, output.stderr):
-                built = await _call(step.callback, ctx, remaining)
+            called = await self._guarded(step.callback, plan.task, ctx, output, remaining, "sh")
+            if isinstance(called, _Outcome):
+                return called
+            built = called.value
+            if remaining is not None:  # the callback's time counts against the task's
+                remaining = max(0.001, remaining - called.seconds)
             if isinstance(built, str):
                 built = Shell(built)
             if not isinstance(built, Shell):
@@ -474,22 +483,57 @@ class Scheduler:
         remaining: float | None,
         index: int,
     ) -> _Outcome:
+        called = await self._guarded(step.function, task, ctx, output, remaining, index + 1)
+        return called if isinstance(called, _Outcome) else _Outcome(0)
+
+    async def _guarded(
+        self,
+        fn: Callable[..., Any],
+        task: Task,
+        ctx: StepContext,
+        output: TaskOutput,
+        remaining: float | None,
+        step: int | str,
+    ) -> _Called | _Outcome:
+        """Call a step's function (or a deferred sh callback) within the task's time left;
+        what it returns, or the outcome that fails the task: a timeout (also one found only
+        afterwards, when the function held the event loop past it), or anything it raised.
+
+        Whatever a step raises is its own failure, BaseException subclasses too (SystemExit,
+        KeyboardInterrupt from user code, a library's own): only a cancellation of the run
+        goes on. The traceback goes to the task's stderr log, redacted like all output.
+        """
+        started = time.monotonic()
         try:
             with anyio.fail_after(remaining):
                 with step_output(output.stdout, output.stderr):
-                    await _call(step.function, ctx, remaining)
+                    value = await _call(fn, ctx, remaining)
         except TimeoutError:
             return self._timeout(task)
-        except Exception as exc:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # see the docstring
             output.stderr("".join(traceback.format_exception(exc)).encode())
+            where = f"step {step}" if isinstance(step, int) else "the deferred sh callback"
             return _Outcome(
                 1,
                 {
                     "code": "ASYNC_PIPELINE_STEP_FAILED",
-                    "message": f"step {index + 1} raised {type(exc).__name__}: {exc}",
+                    "message": f"{where} raised {type(exc).__name__}: {exc}",
                 },
             )
-        return _Outcome(0)
+        seconds = time.monotonic() - started
+        if remaining is not None and seconds > remaining:
+            return self._timeout(task)
+        return _Called(value, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Called:
+    """What a step's function returned, and how long it took."""
+
+    value: Any
+    seconds: float
 
 
 def _keyed(plans: Mapping[str, TaskPlan]) -> set[str]:
@@ -512,3 +556,20 @@ async def _call(fn: Callable[..., Any], ctx: StepContext, remaining: float | Non
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+def _plain(value: Any, seen: set[int]) -> Any:
+    """``value`` as JSON data: mappings and sequences walked, anything else as text, a
+    container met again inside itself as ``"<cycle>"``."""
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        if id(value) in seen:
+            return "<cycle>"
+        seen = seen | {id(value)}
+        if isinstance(value, Mapping):
+            return {str(k): _plain(v, seen) for k, v in value.items()}
+        return [_plain(v, seen) for v in value]
+    return str(value)
