@@ -324,3 +324,24 @@ def test_a_bad_setting_fails_even_a_run_the_job_stamp_would_prove(
     assert code == 1
     assert "error[ASYNC_PIPELINE_USAGE]: ASYNC_PIPELINE_KEEP_RUNS" in err.getvalue()
     assert run_ids(tmp_path) == before
+
+
+def test_a_step_thread_that_outlives_its_timeout_does_not_keep_the_command_alive(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pipeline.py").write_text(
+        "import time\n"
+        "from async_pipeline import define_pipeline, job, task\n"
+        "def forever(ctx):\n"
+        "    time.sleep(100000)\n"
+        "pipeline = define_pipeline(name='p', tasks={'t': task(forever, timeout='500ms')},"
+        " jobs={'j': job(target='t')})\n"
+    )
+    proc = _spawn(
+        ["run", "j", "--format", "json"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    stdout, stderr = proc.communicate(timeout=30)  # it used to wait for the thread forever
+    assert proc.returncode == 1, stderr
+    record = json.loads(stdout)
+    assert record["status"] == "failed" and record["tasks"][0]["exitCode"] == 124
+    assert b"still running after its timeout" in stderr

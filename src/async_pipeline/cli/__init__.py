@@ -70,6 +70,47 @@ def main(
     ``cwd``, ``stdout``, ``stderr`` and ``env`` default to the process's own; passing them
     runs the CLI without touching (or reading) the process's working directory or env.
     """
+    code = _main(argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
+    if argv is None and _outlived_threads():
+        # The command is the process (the script, python -m): a step's worker thread that
+        # outlived its timeout cannot be stopped, and the interpreter would wait for it at
+        # exit, forever. Everything is recorded by now: leave without it.
+        try:
+            sys.stderr.write(
+                "async-pipeline: a step's thread is still running after its timeout; "
+                "exiting without waiting for it\n"
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    return code
+
+
+def _outlived_threads(grace: float = 0.5) -> bool:
+    """Whether a thread the interpreter would wait for at exit is still running after
+    ``grace`` seconds (idle worker threads end as soon as their event loop closed)."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            return True
+    return False
+
+
+def _main(
+    argv: list[str] | None,
+    *,
+    cwd: str | os.PathLike[str] | None,
+    stdout: IO[str] | None,
+    stderr: IO[str] | None,
+    env: Mapping[str, str] | None,
+) -> int:
     environment: Mapping[str, str] = os.environ if env is None else env
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
     args_list = sys.argv[1:] if argv is None else argv
