@@ -233,3 +233,19 @@ def test_an_argument_no_command_takes_points_at_that_commands_help(
     assert result.code == 1
     assert _code_of(result.stderr) == "ASYNC_PIPELINE_USAGE"
     assert f"hint: see `{hint}`" in result.stderr
+
+
+def test_a_working_directory_deleted_under_the_command_is_a_usage_error(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys\n"
+        f"os.chdir({str(gone)!r}); os.rmdir({str(gone)!r})\n"
+        "from async_pipeline.cli import main\n"
+        "sys.argv = ['async-pipeline', 'list']\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert _code_of(done.stderr) == "ASYNC_PIPELINE_USAGE"
+    assert "no longer exists" in done.stderr and "Traceback" not in done.stderr

@@ -345,3 +345,24 @@ def test_a_step_thread_that_outlives_its_timeout_does_not_keep_the_command_alive
     record = json.loads(stdout)
     assert record["status"] == "failed" and record["tasks"][0]["exitCode"] == 124
     assert b"still running after its timeout" in stderr
+
+
+def test_the_live_view_fits_each_status_line_to_the_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import re
+
+    from async_pipeline.cli import Output
+    from async_pipeline.cli._progress import Live
+
+    monkeypatch.setenv("COLUMNS", "20")
+    screen = io.StringIO()
+    live = Live(Output(screen, io.StringIO()), False, lambda reason="": None)
+    live.total = 3
+    live.task_started("a" * 170)
+    live.task_started("short")
+    frames = re.split(r"\x1b\[\d+F\x1b\[J", screen.getvalue())
+    for line in frames[-1].splitlines():
+        assert len(line) <= 19, line
+    assert frames[-1].splitlines()[0] == "0/3 done, 2 running"

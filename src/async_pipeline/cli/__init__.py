@@ -87,6 +87,17 @@ def main(
     return code
 
 
+def _process_cwd() -> Path:
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise PipelineError(
+            "ASYNC_PIPELINE_USAGE",
+            "the current directory no longer exists",
+            hint="cd into the project (a directory that exists) and run the command again",
+        ) from None
+
+
 def _outlived_threads(grace: float = 0.5) -> bool:
     """Whether a thread the interpreter would wait for at exit is still running after
     ``grace`` seconds (idle worker threads end as soon as their event loop closed)."""
@@ -130,7 +141,7 @@ def _main(
         else:
             from async_pipeline.cli._commands import dispatch as handler
         try:
-            code = handler(args, Path(cwd) if cwd is not None else Path.cwd(), out)
+            code = handler(args, Path(cwd) if cwd is not None else _process_cwd(), out)
         except BaseExceptionGroup as group:
             # A task group's wrapping of one error: report that error as it is.
             raise sole_error(group) from None

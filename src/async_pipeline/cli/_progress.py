@@ -5,6 +5,7 @@ these without starting the runner."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -89,7 +90,10 @@ class Live(Lines):
         header = f"{self.done}/{self.total} done, {len(self.running)} running"
         if self.cached:
             header += f", {self.cached} cached"
-        block = [header, *lines]
+        # Each line fits the terminal: the redraw moves up by lines, so a line that wrapped
+        # would leave a stale copy of itself behind on every frame.
+        width = shutil.get_terminal_size().columns - 1
+        block = [_fit(line, width) for line in (header, *lines)]
         self._drawn = len(block)
         return "\n".join(block) + "\n"
 
@@ -112,6 +116,14 @@ class Live(Lines):
             except BrokenPipeError:
                 self.broken = True
             self._drawn = 0
+
+
+def _fit(line: str, width: int) -> str:
+    """``line`` cut to ``width`` columns with an ellipsis (a column per character: task ids
+    and the status text are plain)."""
+    if width < 4 or len(line) <= width:
+        return line if width >= 4 else line[: max(width, 1)]
+    return line[: width - 1] + "\u2026"
 
 
 def describe(result: TaskResult) -> str:
