@@ -283,3 +283,23 @@ def test_a_cursor_naming_the_oldest_run_gives_an_empty_last_page(
     root, run_id = failed_run
     page = query.list_runs(root, cursor=run_id)
     assert (page.total, page.runs, page.next_cursor) == (1, [], None)
+
+
+def test_a_record_left_running_by_a_process_that_is_gone_is_shown_abandoned(
+    failed_run: tuple[Path, str],
+) -> None:
+    from async_pipeline.runner.lock import RunLock
+
+    root, run_id = failed_run
+    record = _record(root, run_id)
+    record["status"], record["finishedAt"] = "running", None  # as a killed runner leaves it
+    (_run_dir(root, run_id) / "execution.json").write_text(json.dumps(record))
+    assert _runs.list_runs(root)["runs"][0]["status"] == "abandoned"
+    assert _runs.read_run(root, run_id)["record"]["status"] == "abandoned"
+    assert "abandoned" in run_cli(["runs"], root).stdout
+    # While its run holds the lock, the run is really running.
+    with RunLock(root, run_id):
+        assert _runs.list_runs(root)["runs"][0]["status"] == "running"
+        assert _runs.read_run(root, run_id)["record"]["status"] == "running"
+    with RunLock(root, "20990101T000000000Z-other0"):  # another run holds it
+        assert _runs.list_runs(root)["runs"][0]["status"] == "abandoned"

@@ -34,6 +34,28 @@ def _run_ids(root: Path) -> list[str]:
     return [run_id for run_id in run_ids(root)[::-1] if _RUN_ID.match(run_id)]
 
 
+# What a record still saying "running" is shown as once its run's process is gone.
+ABANDONED = "abandoned"
+
+
+def _live_run(root: Path) -> str | None:
+    """The id of the run holding the project's run lock now, if any: the only run that can
+    really be running, whatever other records still say."""
+    from async_pipeline.runner.lock import lock_holder
+
+    holder = lock_holder(root)
+    run_id = holder.get("runId") if holder else None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _as_shown(record: dict[str, Any], run_id: str, live: str | None) -> dict[str, Any]:
+    """``record``, with a status of ``running`` shown as ``abandoned`` when its run does not
+    hold the lock: its process ended without finalizing it (killed, or a hard exit)."""
+    if record.get("status") == "running" and run_id != live:
+        return {**record, "status": ABANDONED}
+    return record
+
+
 def _summary(run_id: str, record: dict[str, Any] | None, error: str | None) -> Data:
     """A listed run; ``record`` is a valid record (see ``_records``) or None with ``error``."""
     found: dict[str, Any] = record or {}
@@ -65,7 +87,11 @@ def list_runs(root: Path, *, limit: int = 20, cursor: str | None = None) -> Data
     ids = _run_ids(root)
     ids_after = ids if cursor is None else ids[_cursor_index(root, ids, cursor) + 1 :]
     page = ids_after[:limit]
-    runs = [_summary(run_id, *load_record(root, run_id)) for run_id in page]
+    live = _live_run(root) if page else None
+    runs = []
+    for run_id in page:
+        record, error = load_record(root, run_id)
+        runs.append(_summary(run_id, record and _as_shown(record, run_id, live), error))
     more = len(ids_after) > limit
     return {
         "total": len(ids),
@@ -115,6 +141,7 @@ def read_run(root: Path, run_id: str, *, max_log_bytes: int = 4096) -> Data:
     record, error = load_record(root, run_id)
     if record is None:
         raise QueryError("ASYNC_PIPELINE_RUN_UNREADABLE", f"run {run_id}: {error}", path=run_id)
+    record = _as_shown(record, run_id, _live_run(root))
     logs: Data = {}
     for task in record["tasks"]:
         # A task id names its log files only when it cannot name a path anywhere else.
