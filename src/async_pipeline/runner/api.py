@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from async_pipeline.core import graph
-from async_pipeline.core._validate import nearest
+from async_pipeline.core._validate import reject_unknown
 from async_pipeline.core.commands import CommandPolicy, Mock
 from async_pipeline.core.env import EnvSecret, EnvVar
 from async_pipeline.core.model import Pipeline
@@ -399,16 +399,7 @@ def check_run_arguments(
 ) -> None:
     """Every argument of a public run call, checked before any lock, record or directory is
     made: a wrong one is a usage error naming it, not a Python error from inside the run."""
-    for name in options:
-        if name not in RUN_OPTIONS:
-            guess = nearest(name, RUN_OPTIONS)
-            raise UsageError(
-                "ASYNC_PIPELINE_UNKNOWN_FIELD",
-                f'unknown {where} option "{name}"; valid options: '
-                + ", ".join(sorted(RUN_OPTIONS)),
-                path=name,
-                hint=f'did you mean "{guess}"?' if guess else None,
-            )
+    reject_unknown(options, RUN_OPTIONS, "", f"{where}()")
     if not isinstance(pipeline, Pipeline):
         raise _usage(
             f"{where}: pipeline must be a Pipeline, got {_kind(pipeline)}",
@@ -422,9 +413,6 @@ def check_run_arguments(
     for flag in ("force", "echo"):
         if not isinstance(options.get(flag, False), bool):
             raise _usage(f"{where}: {flag} must be True or False, got {_kind(options[flag])}")
-    mode = options.get("mode")
-    if mode is not None and mode not in ("manual", "ci"):
-        raise _usage(f"{where}: mode must be 'manual', 'ci' or None, got {mode!r}")
     check_concurrency(options.get("concurrency"))
     if options.get("cwd") is not None:
         check_cwd(options["cwd"], where)
