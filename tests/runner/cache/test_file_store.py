@@ -16,7 +16,7 @@ from async_pipeline.runner.cache.store import Entry, OutputFile, digest_bytes
 
 
 def _entry(
-    tmp_path: Path, key: str = "k" * 64, payload: bytes = b"built output\n"
+    tmp_path: Path, key: str = "c" * 64, payload: bytes = b"built output\n"
 ) -> tuple[Entry, dict[str, Path]]:
     source = tmp_path / "work" / "dist" / "out.bin"
     source.parent.mkdir(parents=True, exist_ok=True)
@@ -207,3 +207,22 @@ def test_a_writer_killed_mid_write_never_leaves_a_served_entry(
     assert len(leftovers) <= 1  # at most the file being written when the process died
     for blob in (tmp_path / "cache" / "blobs").glob("[0-9a-f]*"):
         assert digest_bytes(blob.read_bytes()) == blob.name  # published blobs are whole
+
+
+@pytest.mark.parametrize("key", ["../../victim", "../victim", "VICTIM", "a" * 63, "x\0y"])
+def test_a_key_that_is_no_cache_key_names_no_file_to_read_touch_or_remove(
+    tmp_path: Path, key: str
+) -> None:
+    # A baseline names the entry a restore compares against; a forged one must not reach
+    # past the store's directory, whoever asks.
+    store_dir = tmp_path / "repo" / ".async" / "cache" / "tasks"
+    store_dir.mkdir(parents=True)
+    victim = tmp_path / "repo" / "victim.entry"
+    victim.write_text("not an entry")
+    outside = tmp_path / "victim.entry"
+    outside.write_text("not an entry")
+    store = FileStore(store_dir)
+    assert store.get(key) is None
+    store.touch(key)
+    store.delete(key)
+    assert victim.read_text() == outside.read_text() == "not an entry"

@@ -28,12 +28,11 @@ from async_pipeline.runner.cache.engine import (
 )
 from async_pipeline.runner.cache.file_store import ENTRY_SUFFIX, decode_entry
 from async_pipeline.runner.cache.inputs import StatCache, Walker
-from async_pipeline.runner.cache.store import Entry
+from async_pipeline.runner.cache.store import Entry, is_digest
 
 __all__ = ["diff_against_baseline"]
 
 NEVER_PASSED = "the task has not passed with caching on yet"
-_KEY = re.compile(r"[0-9a-f]{64}\Z")  # keys.task_key: a sha256 hex digest
 MAX_REF_CHARS = 200  # far beyond any store ref; a longer one is not echoed back
 _REF = re.compile(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?\Z")  # a store ref, as core.cache reads it
 
@@ -52,7 +51,7 @@ def _baseline(root: Path, task_id: str) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(data, dict):
         return None, "the baseline pointer is not a JSON object"
     key, ref, updated_at = data.get("key"), data.get("ref"), data.get("updatedAt")
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not is_digest(key):  # keys.task_key: a sha256 hex digest, never a path
         return None, "the baseline pointer's key is not a cache key (64 lowercase hex digits)"
     if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS or not _REF.match(ref):
         return None, "the baseline pointer's ref is not a cache store reference"

@@ -63,7 +63,6 @@ INLINE_SECTION = "outputs.bin"
 INLINE_MAX = 1024 * 1024
 # Keys and blob names are sha256 hex digests; a temporary is named after the first 24
 # characters of the file it becomes and 6 random bytes (see _temporary_name).
-_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 _TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{24}-[0-9a-f]{12}\Z")
 
 # Tests set this to a callable invoked between the files of a write, to kill the process there.
@@ -92,6 +91,8 @@ class FileStore:
         return self.directory / f"{key}{ENTRY_SUFFIX}"
 
     def get(self, key: str) -> Entry | None:
+        if not is_digest(key):
+            return None  # not a cache key: it must never name a path (a forged baseline)
         try:
             raw = self.entry_path(key).read_bytes()
         except FileNotFoundError:
@@ -146,9 +147,12 @@ class FileStore:
             raise StoreError(f"cannot write cache entry {entry.key[:12]}: {exc}") from exc
 
     def delete(self, key: str) -> None:
-        self.entry_path(key).unlink(missing_ok=True)
+        if is_digest(key):
+            self.entry_path(key).unlink(missing_ok=True)
 
     def touch(self, key: str) -> None:
+        if not is_digest(key):
+            return
         try:
             os.utime(self.entry_path(key))
         except OSError:
@@ -334,7 +338,7 @@ def entry_files(directory: Path, *, strict: bool = True) -> list[Path]:
         if not name.endswith(ENTRY_SUFFIX):
             continue
         if strict and not (
-            _DIGEST.match(name[: -len(ENTRY_SUFFIX)]) and _starts_with_magic(entry.path)
+            is_digest(name[: -len(ENTRY_SUFFIX)]) and _starts_with_magic(entry.path)
         ):
             continue
         found.append(Path(entry.path))
@@ -362,7 +366,7 @@ def blob_files(directory: Path, *, strict: bool = True, skip: Container[str] = (
     found = []
     for entry in _regular_files(blobs):
         name = entry.name
-        if name in skip or not _DIGEST.match(name):
+        if name in skip or not is_digest(name):
             continue
         if strict:
             try:
