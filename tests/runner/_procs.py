@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import random
+
+from async_pipeline.runner._spawn import proc_stats
 
 
 def marker_seconds() -> str:
@@ -13,17 +14,12 @@ def marker_seconds() -> str:
 
 def live_processes_with(marker: str) -> list[int]:
     found: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid, fields in proc_stats():
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 cmdline = handle.read()
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
         except OSError:
             continue
-        state = stat[stat.rfind(b")") + 2 :].split()[0]
-        if marker.encode() in cmdline and state != b"Z":
-            found.append(int(entry))
+        if marker.encode() in cmdline and fields[0] != b"Z":
+            found.append(pid)
     return found

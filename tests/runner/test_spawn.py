@@ -79,18 +79,7 @@ def _open_fds() -> set[int]:
 def _children() -> set[int]:
     """Pids whose parent is this process, zombies included (they await reaping)."""
     me = os.getpid()
-    found: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        if int(stat[stat.rfind(b")") + 2 :].split()[1]) == me:
-            found.add(int(entry))
-    return found
+    return {pid for pid, fields in _spawn.proc_stats() if int(fields[1]) == me}
 
 
 async def test_large_output_arrives_complete_and_in_order(tmp_path: Path, portable: bool) -> None:

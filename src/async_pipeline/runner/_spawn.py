@@ -22,12 +22,19 @@ import functools
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import anyio
 
-__all__ = ["group_alive", "group_members", "run_watched", "signal_group", "watching_loop"]
+__all__ = [
+    "group_alive",
+    "group_members",
+    "proc_stats",
+    "run_watched",
+    "signal_group",
+    "watching_loop",
+]
 
 Sink = Callable[[bytes], None]
 
@@ -313,11 +320,21 @@ def group_alive(pgid: int) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) pids in a process group, read from /proc; [] where /proc is absent."""
-    members: list[int] = []
+    return [
+        pid
+        for pid, fields in proc_stats()
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid
+    ]
+
+
+def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """Each process's pid and the fields of its /proc/<pid>/stat after the command name
+    (state, ppid, pgrp, ...); nothing where /proc is absent. A process that ends while
+    this looks is skipped."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return members
+        return
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -326,7 +343,5 @@ def group_members(pgid: int) -> list[int]:
                 stat = handle.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
+        # The command name is in parentheses and may itself hold ')' or spaces.
+        yield int(entry), stat[stat.rfind(b")") + 2 :].split()
