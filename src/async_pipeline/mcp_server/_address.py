@@ -92,14 +92,14 @@ def resolve_bind(host: str | None) -> Bind:
     if host.lower() == _LOCALHOST:
         return Bind(_LOCALHOST, DEFAULT_HOST, loopback=True)
     if ":" in host:
-        if not _is_ip(host):
+        if not _ip(host) is not None:
             raise UsageError(
                 "ASYNC_PIPELINE_USAGE",
                 f"--http: {host!r} is not an IPv6 address",
                 hint="write IPv6 addresses in brackets, e.g. --http [::1]:8765",
             )
         return Bind(f"[{host}]", host, loopback=is_loopback_host(host))
-    if _is_ip(host):
+    if _ip(host) is not None:
         return Bind(host, host, loopback=is_loopback_host(host))
     if _is_ipv4_shorthand(host):
         # The C library reads "0" as 0.0.0.0 and "127.1" as 127.0.0.1: what would be bound
@@ -111,14 +111,6 @@ def resolve_bind(host: str | None) -> Bind:
             "interface, which needs --token-env)",
         )
     return Bind(host, host, loopback=False)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_ipv4_shorthand(text: str) -> bool:
